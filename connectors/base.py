@@ -1,0 +1,136 @@
+"""The small interface every tracker connector implements, and the normalized records it yields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+# Normalized status categories (DOMAIN.md §2): Jira new/undefined -> todo,
+# indeterminate -> in_progress, done -> done.
+TODO, IN_PROGRESS, DONE = "todo", "in_progress", "done"
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRecord:
+    issue_id: str
+    key: str
+    project: str
+    url: str
+    title: str
+    description: str
+    issue_type: str | None
+    labels: tuple[str, ...]
+    components: tuple[str, ...]
+    parent_key: str | None
+    tracker_priority: str | None
+    status: str
+    status_id: str | None
+    status_category: str  # TODO / IN_PROGRESS / DONE
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    assignee_email: str | None
+    assignee_name: str | None
+    reporter_email: str | None
+    estimate_hours: float | None
+    # False when the tracker truncated the inline data and a completion pass is owed.
+    history_complete: bool = True
+    worklogs_complete: bool = True
+    worklog_total: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRecord:
+    issue_id: str
+    history_id: str
+    seq: int  # position of the status item inside its history entry
+    at: datetime
+    author: str | None
+    from_status_id: str | None
+    from_status: str | None
+    from_category: str | None
+    to_status_id: str | None
+    to_status: str | None
+    to_category: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorklogRecord:
+    worklog_id: str
+    issue_id: str
+    author_id: str | None
+    author_email: str | None
+    author_name: str | None
+    started_at: datetime
+    seconds: int
+    comment: str
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WorklogSet:
+    """An issue's complete worklogs: `records` plus stored ones to keep unchanged (`keep_ids`)."""
+
+    issue_id: str
+    records: list[WorklogRecord]
+    keep_ids: frozenset[str] = frozenset()
+
+    @property
+    def count(self) -> int:
+        return len(self.records) + len(self.keep_ids)
+
+
+@dataclass
+class Page:
+    """One page of a tracker walk: tickets plus whatever is complete for them."""
+
+    tickets: list[TicketRecord] = field(default_factory=list)
+    # Only for tickets whose history is complete: their full status history.
+    transitions: dict[str, list[TransitionRecord]] = field(default_factory=dict)
+    # Only for tickets whose worklogs are complete: their full worklog set.
+    worklogs: dict[str, list[WorklogRecord]] = field(default_factory=dict)
+    # Partial inline history of truncated tickets (kept until completed).
+    partial_transitions: dict[str, list[TransitionRecord]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrackerFacts:
+    """What a probe of the tracker learned; cached in the store between runs."""
+
+    deployment: str  # "cloud" | "server"
+    version: str
+    user_time_zone: str | None
+    status_categories: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, cat)
+
+
+class Connector(Protocol):
+    """Stateless: given a project and a window, yield normalized records. No DB, no config."""
+
+    name: str  # the tracker's name in the config
+    source: str  # "jira" | "linear"
+
+    def probe(self) -> TrackerFacts: ...
+
+    def use_facts(self, facts: TrackerFacts) -> None: ...
+
+    def check_project(self, project: str) -> None: ...
+
+    def pull(self, project: str, since: datetime | None) -> Iterator[Page]: ...
+
+    def complete_histories(
+        self, issue_ids: Iterable[str]
+    ) -> Iterator[dict[str, list[TransitionRecord]]]: ...
+
+    def complete_worklogs(
+        self, expected: dict[str, int], *,
+        known: Callable[[], dict[str, tuple[str, datetime | None]]] | None = None,
+        site_worklogs_hint: int = 0,
+    ) -> Iterator[dict[str, WorklogSet]]: ...
+
+    def issue_ids(self, project: str) -> set[str]: ...
+
+    def known_statuses(self) -> dict[str, tuple[str, str]]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,5 @@
+"""`python -m tmabot`."""
+
+from tmabot.cli import run
+
+run()

@@ -1,0 +1,398 @@
+"""The local store: engine, migrations, idempotent upserts and sync cursors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    inspect,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+from connectors.base import (
+    Page,
+    TicketRecord,
+    TrackerFacts,
+    TransitionRecord,
+    WorklogRecord,
+    WorklogSet,
+)
+from tmabot.store.tables import (
+    WALL_CLOCK_COLUMNS,
+    metadata,
+    sync_cursors,
+    tickets,
+    tracker_meta,
+    transitions,
+    worklogs,
+)
+
+log = logging.getLogger("tmabot.store")
+MIGRATIONS = Path(__file__).with_name("migrations")
+_IN_CHUNK = 500  # bound IN (...) lists: SQLite's variable limit, PostgreSQL plan size
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written; `str()` is one line for the user."""
+
+
+def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _ticket_row(tracker: str, client_id: str, source: str, t: TicketRecord) -> dict[str, Any]:
+    return {
+        "tracker": tracker, "issue_id": t.issue_id, "client_id": client_id, "source": source,
+        "project": t.project, "key": t.key, "url": t.url, "title": t.title,
+        "description": t.description, "issue_type": t.issue_type, "labels": list(t.labels),
+        "components": list(t.components), "parent_key": t.parent_key,
+        "tracker_priority": t.tracker_priority, "status": t.status, "status_id": t.status_id,
+        "status_category": t.status_category, "created_at": t.created_at,
+        "updated_at": t.updated_at, "resolved_at": t.resolved_at,
+        "assignee_email": t.assignee_email, "assignee_name": t.assignee_name,
+        "reporter_email": t.reporter_email, "estimate_hours": t.estimate_hours,
+        "history_complete": t.history_complete, "worklogs_complete": t.worklogs_complete,
+        "worklog_total": t.worklog_total,
+    }
+
+
+def _transition_row(tracker: str, t: TransitionRecord) -> dict[str, Any]:
+    return {
+        "tracker": tracker, "issue_id": t.issue_id, "history_id": t.history_id, "seq": t.seq,
+        "at": t.at, "author": t.author, "from_status_id": t.from_status_id,
+        "from_status": t.from_status, "from_category": t.from_category,
+        "to_status_id": t.to_status_id, "to_status": t.to_status, "to_category": t.to_category,
+    }
+
+
+def _worklog_row(tracker: str, w: WorklogRecord) -> dict[str, Any]:
+    return {
+        "tracker": tracker, "worklog_id": w.worklog_id, "issue_id": w.issue_id,
+        "author_id": w.author_id, "author_email": w.author_email, "author_name": w.author_name,
+        "started_at": w.started_at, "seconds": w.seconds, "comment": w.comment,
+        "updated_at": w.updated_at, "source": "tracker",
+    }
+
+
+class Store:
+    """One database (SQLite by default, PostgreSQL via `database_url`)."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(url)
+        except (ArgumentError, ImportError, SQLAlchemyError) as exc:
+            raise StoreError(f"database_url: cannot use {self._safe_url()}: {exc}") from None
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", self._sqlite_pragmas)
+        if migrate:
+            self.upgrade()
+
+    def _safe_url(self) -> str:
+        try:
+            from sqlalchemy.engine import make_url
+
+            return make_url(self.url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - only for an error message
+            return "the configured database"
+
+    @staticmethod
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        # WAL lets readers (reports, /tma) work during a sync; wait for a lock, do not fail.
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- migrations --------------------------------------------------------------
+    def upgrade(self) -> None:
+        """Apply every Alembic migration not yet applied (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            raise StoreError(
+                f"database {self._safe_url()} is not reachable: {exc.orig}".splitlines()[0]
+            ) from None
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+    # -- dialect-specific upsert ----------------------------------------------------
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert(table) if self.dialect == "postgresql"
+                else sqlite.insert(table))
+
+    def _upsert(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        stmt = self._insert(table)
+        keys = [c.name for c in table.primary_key.columns]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
+        conn.execute(stmt, rows)
+
+    # -- tracker facts and cursors ------------------------------------------------
+    def tracker_facts(self, tracker: str) -> tuple[TrackerFacts, datetime] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(tracker_meta).where(
+                tracker_meta.c.tracker == tracker)).mappings().first()
+        if row is None:
+            return None
+        statuses = {k: (v[0], v[1]) for k, v in (row["statuses"] or {}).items()}
+        return (TrackerFacts(row["deployment"], row["version"], row["user_time_zone"], statuses),
+                row["checked_at"])
+
+    def save_tracker_facts(self, tracker: str, facts: TrackerFacts, *, checked_at: datetime,
+                           statuses: dict[str, tuple[str, str]] | None = None) -> None:
+        with self.engine.begin() as conn:
+            self._upsert(conn, tracker_meta, [{
+                "tracker": tracker, "deployment": facts.deployment, "version": facts.version,
+                "user_time_zone": facts.user_time_zone,
+                "statuses": {k: list(v) for k, v in
+                             sorted((statuses or facts.status_categories).items())},
+                "checked_at": checked_at,
+            }])
+
+    def save_statuses(self, tracker: str, statuses: dict[str, tuple[str, str]]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(tracker_meta).where(tracker_meta.c.tracker == tracker).values(
+                statuses={k: list(v) for k, v in sorted(statuses.items())}))
+
+    def cursor(self, tracker: str, project: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(sync_cursors.c.cursor_at).where(
+                sync_cursors.c.tracker == tracker,
+                sync_cursors.c.project == project)).scalar()
+
+    def _set_cursor(self, conn: Connection, tracker: str, project: str, client_id: str,
+                    cursor_at: datetime | None, run_at: datetime, full: bool) -> None:
+        row: dict[str, Any] = {"tracker": tracker, "project": project, "client_id": client_id,
+                               "cursor_at": cursor_at, "last_run_at": run_at}
+        stmt = self._insert(sync_cursors)
+        set_: dict[str, Any] = {"client_id": stmt.excluded.client_id,
+                                "cursor_at": stmt.excluded.cursor_at,
+                                "last_run_at": stmt.excluded.last_run_at}
+        if full:
+            row["last_full_at"] = run_at
+            set_["last_full_at"] = stmt.excluded.last_full_at
+        conn.execute(stmt.on_conflict_do_update(index_elements=["tracker", "project"],
+                                                set_=set_), [row])
+
+    def finish_project(self, tracker: str, project: str, client_id: str,
+                       cursor_at: datetime | None, run_at: datetime, full: bool) -> None:
+        with self.engine.begin() as conn:
+            self._set_cursor(conn, tracker, project, client_id, cursor_at, run_at, full)
+
+    # -- writing what the connectors pulled --------------------------------------------
+    def unchanged_ids(self, tracker: str, client_id: str, page: Page) -> set[str]:
+        """Tickets of the page already stored, complete, at the same `updated` (overlap reads)."""
+        by_id = {t.issue_id: t for t in page.tickets}
+        if not by_id:
+            return set()
+        same: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(by_id)):
+                rows = conn.execute(select(
+                    tickets.c.issue_id, tickets.c.updated_at, tickets.c.client_id,
+                    tickets.c.history_complete, tickets.c.worklogs_complete,
+                ).where(tickets.c.tracker == tracker, tickets.c.issue_id.in_(chunk)))
+                for issue_id, updated_at, owner, hist_ok, wl_ok in rows:
+                    t = by_id[issue_id]
+                    if (updated_at == t.updated_at and owner == client_id and hist_ok
+                            and wl_ok and t.history_complete and t.worklogs_complete):
+                        same.add(issue_id)
+        return same
+
+    def write_page(self, tracker: str, client_id: str, source: str, page: Page, *,
+                   project: str, cursor_at: datetime | None, run_at: datetime,
+                   skip: set[str] = frozenset()) -> int:  # type: ignore[assignment]
+        """Upsert one page and move the project's cursor, in one transaction."""
+        fresh = [t for t in page.tickets if t.issue_id not in skip]
+        with self.engine.begin() as conn:
+            self._upsert(conn, tickets, [_ticket_row(tracker, client_id, source, t)
+                                         for t in fresh])
+            hist = {i: page.transitions[i] for i in (t.issue_id for t in fresh)
+                    if i in page.transitions}
+            hist.update({i: page.partial_transitions[i] for i in (t.issue_id for t in fresh)
+                         if i in page.partial_transitions})
+            self._replace_transitions(conn, tracker, hist)
+            complete_wl = {t.issue_id: page.worklogs[t.issue_id] for t in fresh
+                           if t.issue_id in page.worklogs}
+            self._replace_worklogs(conn, tracker, {
+                i: WorklogSet(i, ws) for i, ws in complete_wl.items()})
+            self._set_cursor(conn, tracker, project, client_id, cursor_at, run_at, False)
+        return len(fresh)
+
+    def _replace_transitions(self, conn: Connection,
+                             tracker: str, hist: dict[str, list[TransitionRecord]]) -> None:
+        ids = list(hist)
+        for chunk in _chunks(ids):
+            conn.execute(delete(transitions).where(transitions.c.tracker == tracker,
+                                                   transitions.c.issue_id.in_(chunk)))
+        rows = [_transition_row(tracker, t) for ts in hist.values() for t in ts]
+        if rows:
+            conn.execute(transitions.insert(), rows)
+
+    def _replace_worklogs(self, conn: Connection, tracker: str,
+                          sets: dict[str, WorklogSet]) -> None:
+        """Each issue's worklogs become exactly `records` + `keep_ids` (deleted ones go)."""
+        for chunk in _chunks(list(sets)):
+            keep = [(i, w) for i in chunk for w in sets[i].keep_ids]
+            stmt = delete(worklogs).where(worklogs.c.tracker == tracker,
+                                          worklogs.c.issue_id.in_(chunk))
+            if keep:
+                stmt = stmt.where(tuple_(worklogs.c.issue_id, worklogs.c.worklog_id).not_in(keep))
+            conn.execute(stmt)
+        self._upsert(conn, worklogs, [_worklog_row(tracker, w) for s in sets.values()
+                                      for w in s.records])
+
+    def write_histories(self, tracker: str, hist: dict[str, list[TransitionRecord]]) -> None:
+        with self.engine.begin() as conn:
+            self._replace_transitions(conn, tracker, hist)
+            for chunk in _chunks(list(hist)):
+                conn.execute(update(tickets).where(
+                    tickets.c.tracker == tracker, tickets.c.issue_id.in_(chunk)).values(
+                        history_complete=True))
+
+    def write_worklog_sets(self, tracker: str, sets: dict[str, WorklogSet]) -> None:
+        with self.engine.begin() as conn:
+            self._replace_worklogs(conn, tracker, sets)
+            for chunk in _chunks(list(sets)):
+                conn.execute(update(tickets).where(
+                    tickets.c.tracker == tracker, tickets.c.issue_id.in_(chunk)).values(
+                        worklogs_complete=True))
+
+    def pending_histories(self, tracker: str, client_ids: Iterable[str]) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(tickets.c.issue_id).where(
+                tickets.c.tracker == tracker, tickets.c.client_id.in_(list(client_ids)),
+                tickets.c.history_complete.is_(False)).order_by(tickets.c.issue_id)).scalars())
+
+    def pending_worklogs(self, tracker: str, client_ids: Iterable[str]) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(tickets.c.issue_id, tickets.c.worklog_total).where(
+                tickets.c.tracker == tracker, tickets.c.client_id.in_(list(client_ids)),
+                tickets.c.worklogs_complete.is_(False)).order_by(tickets.c.issue_id)).all())
+
+    def tickets_owners(self, tracker: str, issue_ids: Iterable[str]) -> list[tuple[str, str]]:
+        """(issue id, client id) of the given tickets."""
+        out: list[tuple[str, str]] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(issue_ids)):
+                out.extend((i, c) for i, c in conn.execute(select(
+                    tickets.c.issue_id, tickets.c.client_id).where(
+                        tickets.c.tracker == tracker, tickets.c.issue_id.in_(chunk))))
+        return out
+
+    def worklog_count(self, tracker: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.sum(tickets.c.worklog_total), 0))
+                                    .where(tickets.c.tracker == tracker)).scalar() or 0)
+
+    def known_worklogs(self, tracker: str) -> dict[str, tuple[str, datetime | None]]:
+        with self.engine.connect() as conn:
+            return {wid: (iid, upd) for wid, iid, upd in conn.execute(select(
+                worklogs.c.worklog_id, worklogs.c.issue_id, worklogs.c.updated_at).where(
+                    worklogs.c.tracker == tracker))}
+
+    def drop_missing(self, tracker: str, project: str, client_id: str,
+                     alive: set[str]) -> list[str]:
+        """Remove tickets of a project the tracker no longer has there (deleted or moved)."""
+        with self.engine.begin() as conn:
+            stored = list(conn.execute(select(tickets.c.issue_id).where(
+                tickets.c.tracker == tracker, tickets.c.project == project,
+                tickets.c.client_id == client_id)).scalars())
+            gone = sorted(set(stored) - alive)
+            for chunk in _chunks(gone):
+                for table in (transitions, worklogs, tickets):
+                    conn.execute(delete(table).where(table.c.tracker == tracker,
+                                                     table.c.issue_id.in_(chunk)))
+        return gone
+
+    # -- reading -------------------------------------------------------------------
+    def client_tickets(self, client_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(tickets).where(
+                tickets.c.client_id == client_id).order_by(
+                    tickets.c.created_at, tickets.c.key)).mappings()]
+
+    def client_transitions(self, client_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(transitions).join(tickets, (
+                tickets.c.tracker == transitions.c.tracker) & (
+                tickets.c.issue_id == transitions.c.issue_id)).where(
+                    tickets.c.client_id == client_id).order_by(
+                        transitions.c.issue_id, transitions.c.at, transitions.c.seq)).mappings()]
+
+    def client_worklogs(self, client_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(worklogs).join(tickets, (
+                tickets.c.tracker == worklogs.c.tracker) & (
+                tickets.c.issue_id == worklogs.c.issue_id)).where(
+                    tickets.c.client_id == client_id).order_by(
+                        worklogs.c.started_at, worklogs.c.worklog_id)).mappings()]
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar() or 0)
+                    for t in (tickets, transitions, worklogs)}
+
+    def dump(self, *, include_wall_clock: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+        """Every table's rows, sorted: two stores with equal dumps hold the same data."""
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        with self.engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                cols = [c for c in table.columns if include_wall_clock
+                        or (table.name, c.name) not in WALL_CLOCK_COLUMNS]
+                rows = conn.execute(select(*cols)).all()
+                out[table.name] = sorted((tuple(_normal(v) for v in r) for r in rows), key=repr)
+        return out
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except SQLAlchemyError:
+            return False
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _normal(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_normal(v) for v in value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value
