@@ -223,8 +223,11 @@ class JiraConnector:
         )
 
     # -- transport ---------------------------------------------------------------
-    def _get(self, path: str, params: dict[str, Any] | None = None, *, what: str) -> Any:
+    def _get(self, path: str, params: dict[str, Any] | None = None, *, what: str,
+             any_flavour: bool = False) -> Any:
         url = self._jira._get_url(path)
+        if any_flavour:  # v2 exists on Cloud and Data Center alike
+            url = f"{self.url}/rest/api/2/{path}"
         return self.retry.call(
             lambda: json_loads(self._jira._session.get(url, params=params)),
             tracker=self.name, what=what)
@@ -242,7 +245,7 @@ class JiraConnector:
     # -- facts -------------------------------------------------------------------
     def probe(self) -> TrackerFacts:
         """serverInfo (checked against `deployment`), the API user's zone, the statuses."""
-        info = self._get("serverInfo", what="serverInfo")
+        info = self._get("serverInfo", what="serverInfo", any_flavour=True)
         kind = str(info.get("deploymentType") or "")
         is_cloud = kind.lower() == "cloud"
         if is_cloud != (self.deployment == "cloud"):

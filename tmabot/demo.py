@@ -1,0 +1,140 @@
+"""`tmabot demo`: the whole cycle on a built-in sample agency, offline, written to a folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.markup import escape
+
+from tmabot.config import load_config
+from tmabot.emulators.jira import JiraEmulator
+from tmabot.emulators.sample import SampleAgency, build_sample_agency
+from tmabot.store import Store
+from tmabot.sync import sync
+from tmabot.tickets import Month, client_tickets, to_csv
+
+TOKEN_ENV = "TMABOT_DEMO_JIRA_TOKEN"
+
+
+def _toml_str(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def demo_config(agency: SampleAgency, jira_url: str) -> str:
+    """The tmabot.toml an agency like the sample one would write."""
+    lines = [
+        "# Written by `tmabot demo`: the sample agency on the built-in Jira emulator.",
+        "[agency]",
+        f"name = {_toml_str(agency.name)}",
+        f"timezone = {_toml_str(agency.timezone)}",
+        'locale = "fr"',
+        'database_url = "sqlite:///tmabot.db"',
+        "",
+        "[sla]",
+        f"pause_statuses = {json.dumps(agency.pause_statuses, ensure_ascii=False)}",
+        f"staging_statuses = {json.dumps(agency.staging_statuses, ensure_ascii=False)}",
+        "",
+        "[trackers.demo-jira]",
+        'kind = "jira"',
+        f"url = {_toml_str(jira_url)}",
+        'deployment = "cloud"',
+        'email = "bot@agency.example"',
+        f'token_env = "{TOKEN_ENV}"',
+    ]
+    for c in agency.clients:
+        lines += [
+            "",
+            "[[clients]]",
+            f"id = {_toml_str(c.id)}",
+            f"name = {_toml_str(c.name)}",
+            'tracker = "demo-jira"',
+            f"projects = [{_toml_str(c.project_key)}]",
+            f"slack_channel = {_toml_str(c.slack_channel)}",
+            f"report_recipients = {json.dumps(c.report_recipients)}",
+            "",
+            "[clients.contract]",
+            f"model = {_toml_str(c.model)}",
+            f"tier = {_toml_str(c.tier)}",
+            f"start = {c.start.isoformat()}",
+            f"monthly_fee = {_toml_str(c.monthly_fee)}",
+            f"hourly_rate = {_toml_str(c.hourly_rate)}",
+        ]
+        if c.model == "credit_temps" and c.credits:
+            credits = ", ".join(f"{{ date = {d.isoformat()}, hours = {h:g} }}"
+                                for d, h in c.credits)
+            lines.append(f"credits = [ {credits} ]")
+    return "\n".join(lines) + "\n"
+
+
+def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> int:
+    console = Console(highlight=False, quiet=quiet)
+    began = time.perf_counter()
+    now = now or datetime.now(UTC)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("tmabot.db*"):
+        old.unlink()  # the demo's own database: start fresh each time
+
+    console.rule("[bold]tmabot demo")
+    agency = build_sample_agency(now)
+    n_issues = len(agency.dataset.issues)
+    console.print(f"Agence « {escape(agency.name)} » : {len(agency.clients)} clients, "
+                  f"{n_issues} tickets Jira sur 6 mois (émulateur local, hors ligne).")
+    token = secrets.token_urlsafe(24)
+    os.environ[TOKEN_ENV] = token
+    config_path = out / "tmabot.toml"
+    with JiraEmulator(agency.dataset, flavour="cloud", token=token) as jira:
+        config_path.write_text(demo_config(agency, jira.url), encoding="utf-8")
+        settings = load_config(config_path)
+        store = Store(settings.agency.database_url)
+        tz = ZoneInfo(settings.agency.timezone)
+
+        console.rule("1. Synchronisation complète")
+        result = sync(settings, store)
+        for c in result.clients.values():
+            console.print(f"  {c.client_id:<22} {c.tickets_written:>4} tickets, "
+                          f"{c.histories_completed} historiques complétés, "
+                          f"{c.worklogs_completed} worklogs complétés")
+        first_requests = jira.count()
+        console.print(f"  {first_requests} requêtes HTTP à Jira.")
+
+        console.rule("2. Synchronisation incrémentale après une modification")
+        issue = agency.dataset.issues[-1]
+        dev = agency.dataset.users[0]
+        agency.dataset.add_worklog(issue.key, dev.account_id, now - timedelta(minutes=30),
+                                   1800, "Analyse complémentaire")
+        jira.reset_log()
+        result = sync(settings, store)
+        changed = sum(c.tickets_written for c in result.clients.values())
+        console.print(f"  {changed} ticket(s) réécrit(s) ({escape(issue.key)} : nouveau "
+                      f"worklog), {jira.count()} requêtes HTTP.")
+
+        console.rule("3. Tickets par client")
+        month = Month(now.astimezone(tz).year, now.astimezone(tz).month)
+        for client in settings.clients:
+            items = client_tickets(store, client.id, tz=tz, priorities=settings.priorities)
+            (out / f"tickets-{client.id}.json").write_text(
+                json.dumps(items, ensure_ascii=False, indent=2), encoding="utf-8")
+            (out / f"tickets-{client.id}.csv").write_text(to_csv(items), encoding="utf-8")
+            recent = client_tickets(store, client.id, tz=tz, priorities=settings.priorities,
+                                    month=month)
+            hours = sum(t["time_spent_hours"] for t in items)
+            console.print(f"\n[bold]{escape(client.name)}[/] — {len(items)} tickets, "
+                          f"{hours:.1f} h saisies ; {len(recent)} ce mois-ci ({month}) :")
+            if not quiet:
+                from tmabot.cli import print_tickets_table
+
+                print_tickets_table(recent[-12:], title=f"{client.name} — {month} "
+                                    f"(12 derniers)")
+        store.close()
+    console.rule()
+    console.print(f"Fichiers écrits dans {escape(str(out))} : tmabot.toml, tmabot.db, "
+                  f"tickets-<client>.json/.csv")
+    console.print(f"Terminé en {time.perf_counter() - began:.1f} s.")
+    return 0
