@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 # Normalized status categories (DOMAIN.md §2): Jira new/undefined -> todo,
 # indeterminate -> in_progress, done -> done.
@@ -134,3 +138,47 @@ class Connector(Protocol):
     def known_statuses(self) -> dict[str, tuple[str, str]]: ...
 
     def close(self) -> None: ...
+
+
+def prefetch(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run a page walk one or two pages ahead in a thread.
+
+    The tracker renders the next page (and the socket waits for it) while we normalize
+    and store the current one. Exceptions reach the consumer at the page they happened;
+    closing the consumer stops the walk at the next page boundary.
+    """
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def worker() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        q.put(("page", page), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed over to the consumer
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=worker, name="tmabot-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)

@@ -121,7 +121,11 @@ def sync_tracker(
                 stats.dropped += len(store.drop_missing(
                     tracker, project, client.id, connector.issue_ids(project)))
         stats.seconds += time.perf_counter() - began
+        log.info("%s: %s: %d tickets read, %d written in %.2f s", tracker, client.id,
+                 stats.tickets_seen, stats.tickets_written, stats.seconds)
+    began = time.perf_counter()
     _complete(connector, store, clients, result, progress)
+    log.info("%s: completion pass in %.2f s", tracker, time.perf_counter() - began)
     statuses_after = connector.known_statuses()
     if statuses_after != statuses_before:
         store.save_statuses(tracker, statuses_after)

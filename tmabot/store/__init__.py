@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
+    Boolean,
     Connection,
     Engine,
+    Table,
     create_engine,
     delete,
     event,
@@ -33,6 +38,7 @@ from connectors.base import (
 )
 from tmabot.store.tables import (
     WALL_CLOCK_COLUMNS,
+    UTCDateTime,
     metadata,
     sync_cursors,
     tickets,
@@ -55,38 +61,29 @@ def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[An
         yield items[i:i + size]
 
 
-def _ticket_row(tracker: str, client_id: str, source: str, t: TicketRecord) -> dict[str, Any]:
-    return {
-        "tracker": tracker, "issue_id": t.issue_id, "client_id": client_id, "source": source,
-        "project": t.project, "key": t.key, "url": t.url, "title": t.title,
-        "description": t.description, "issue_type": t.issue_type, "labels": list(t.labels),
-        "components": list(t.components), "parent_key": t.parent_key,
-        "tracker_priority": t.tracker_priority, "status": t.status, "status_id": t.status_id,
-        "status_category": t.status_category, "created_at": t.created_at,
-        "updated_at": t.updated_at, "resolved_at": t.resolved_at,
-        "assignee_email": t.assignee_email, "assignee_name": t.assignee_name,
-        "reporter_email": t.reporter_email, "estimate_hours": t.estimate_hours,
-        "history_complete": t.history_complete, "worklogs_complete": t.worklogs_complete,
-        "worklog_total": t.worklog_total,
-    }
+# Row builders for the sync's hot path: tuples in table column order (see tables.py),
+# datetimes/JSON/booleans already converted by the dialect's functions `c`.
+def _ticket_row(c: _Conv, tracker: str, client_id: str, source: str,
+                t: TicketRecord) -> tuple[Any, ...]:
+    dt = c.dt
+    return (
+        tracker, t.issue_id, client_id, source, t.project, t.key, t.url, t.title,
+        t.description, t.issue_type, c.js(list(t.labels)), c.js(list(t.components)),
+        t.parent_key, t.tracker_priority, t.status, t.status_id, t.status_category,
+        dt(t.created_at), dt(t.updated_at), dt(t.resolved_at), t.assignee_email,
+        t.assignee_name, t.reporter_email, t.estimate_hours, c.b(t.history_complete),
+        c.b(t.worklogs_complete), t.worklog_total,
+    )
 
 
-def _transition_row(tracker: str, t: TransitionRecord) -> dict[str, Any]:
-    return {
-        "tracker": tracker, "issue_id": t.issue_id, "history_id": t.history_id, "seq": t.seq,
-        "at": t.at, "author": t.author, "from_status_id": t.from_status_id,
-        "from_status": t.from_status, "from_category": t.from_category,
-        "to_status_id": t.to_status_id, "to_status": t.to_status, "to_category": t.to_category,
-    }
+def _transition_row(c: _Conv, tracker: str, t: TransitionRecord) -> tuple[Any, ...]:
+    return (tracker, t.issue_id, t.history_id, t.seq, c.dt(t.at), t.author, t.from_status_id,
+            t.from_status, t.from_category, t.to_status_id, t.to_status, t.to_category)
 
 
-def _worklog_row(tracker: str, w: WorklogRecord) -> dict[str, Any]:
-    return {
-        "tracker": tracker, "worklog_id": w.worklog_id, "issue_id": w.issue_id,
-        "author_id": w.author_id, "author_email": w.author_email, "author_name": w.author_name,
-        "started_at": w.started_at, "seconds": w.seconds, "comment": w.comment,
-        "updated_at": w.updated_at, "source": "tracker",
-    }
+def _worklog_row(c: _Conv, tracker: str, w: WorklogRecord) -> tuple[Any, ...]:
+    return (tracker, w.worklog_id, w.issue_id, w.author_id, w.author_email, w.author_name,
+            c.dt(w.started_at), w.seconds, w.comment, c.dt(w.updated_at), "tracker")
 
 
 class Store:
@@ -99,6 +96,8 @@ class Store:
         except (ArgumentError, ImportError, SQLAlchemyError) as exc:
             raise StoreError(f"database_url: cannot use {self._safe_url()}: {exc}") from None
         self.dialect = self.engine.dialect.name
+        self._plans: dict[tuple[str, bool], str] = {}
+        self._conv = _SQLITE if self.dialect == "sqlite" else _POSTGRES
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", self._sqlite_pragmas)
         if migrate:
@@ -146,6 +145,35 @@ class Store:
             if not inspect(conn).has_table("alembic_version"):
                 return None
             return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+    # -- bulk writes -------------------------------------------------------------------
+    def _bulk_sql(self, table: Table, upsert: bool) -> str:
+        """A raw INSERT (or upsert) for executemany on the sync's hot path.
+
+        SQLAlchemy's per-row parameter processing cost more than SQLite itself; the
+        values written are those of the typed path (see _Conv and UTCDateTime).
+        """
+        key = (table.name, upsert)
+        sql = self._plans.get(key)
+        if sql is None:
+            names = [c.name for c in table.columns]
+            ph = "?" if self.dialect == "sqlite" else "%s"
+            cols = ", ".join('"' + n + '"' for n in names)
+            sql = f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join([ph] * len(names))})"
+            if upsert:
+                keys = [c.name for c in table.primary_key.columns]
+                sets = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in keys)
+                sql += f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+            self._plans[key] = sql
+        return sql
+
+    def _bulk(self, conn: Connection, table: Table, rows: list[tuple[Any, ...]], *,
+              upsert: bool) -> None:
+        if not rows:
+            return
+        if len(rows[0]) != len(table.columns):
+            raise AssertionError(f"{table.name}: row builder out of step with the table")
+        conn.exec_driver_sql(self._bulk_sql(table, upsert), rows)  # type: ignore[arg-type]
 
     # -- dialect-specific upsert ----------------------------------------------------
     def _insert(self, table: Any) -> Any:
@@ -229,8 +257,9 @@ class Store:
                 ).where(tickets.c.tracker == tracker, tickets.c.issue_id.in_(chunk)))
                 for issue_id, updated_at, owner, hist_ok, wl_ok in rows:
                     t = by_id[issue_id]
-                    if (updated_at == t.updated_at and owner == client_id and hist_ok
-                            and wl_ok and t.history_complete and t.worklogs_complete):
+                    # Same `updated` and complete in the store: nothing to read again,
+                    # even when the search truncated its inline changelog or worklogs.
+                    if updated_at == t.updated_at and owner == client_id and hist_ok and wl_ok:
                         same.add(issue_id)
         return same
 
@@ -240,8 +269,9 @@ class Store:
         """Upsert one page and move the project's cursor, in one transaction."""
         fresh = [t for t in page.tickets if t.issue_id not in skip]
         with self.engine.begin() as conn:
-            self._upsert(conn, tickets, [_ticket_row(tracker, client_id, source, t)
-                                         for t in fresh])
+            c = self._conv
+            self._bulk(conn, tickets, [_ticket_row(c, tracker, client_id, source, t)
+                                       for t in fresh], upsert=True)
             hist = {i: page.transitions[i] for i in (t.issue_id for t in fresh)
                     if i in page.transitions}
             hist.update({i: page.partial_transitions[i] for i in (t.issue_id for t in fresh)
@@ -260,9 +290,9 @@ class Store:
         for chunk in _chunks(ids):
             conn.execute(delete(transitions).where(transitions.c.tracker == tracker,
                                                    transitions.c.issue_id.in_(chunk)))
-        rows = [_transition_row(tracker, t) for ts in hist.values() for t in ts]
-        if rows:
-            conn.execute(transitions.insert(), rows)
+        c = self._conv
+        self._bulk(conn, transitions, [_transition_row(c, tracker, t) for ts in hist.values()
+                                       for t in ts], upsert=False)
 
     def _replace_worklogs(self, conn: Connection, tracker: str,
                           sets: dict[str, WorklogSet]) -> None:
@@ -274,8 +304,9 @@ class Store:
             if keep:
                 stmt = stmt.where(tuple_(worklogs.c.issue_id, worklogs.c.worklog_id).not_in(keep))
             conn.execute(stmt)
-        self._upsert(conn, worklogs, [_worklog_row(tracker, w) for s in sets.values()
-                                      for w in s.records])
+        c = self._conv
+        self._bulk(conn, worklogs, [_worklog_row(c, tracker, w) for s in sets.values()
+                                    for w in s.records], upsert=True)
 
     def write_histories(self, tracker: str, hist: dict[str, list[TransitionRecord]]) -> None:
         with self.engine.begin() as conn:
@@ -386,6 +417,40 @@ class Store:
             return True
         except SQLAlchemyError:
             return False
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _sqlite_dt(value: datetime | None) -> str | None:
+    """SQLAlchemy's SQLite DATETIME storage format (string order = time order)."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _sqlite_bool(value: bool | None) -> int | None:
+    return None if value is None else int(bool(value))
+
+
+@dataclass(frozen=True)
+class _Conv:
+    dt: Callable[[datetime | None], Any]
+    js: Callable[[Any], Any]
+    b: Callable[[bool | None], Any]
+
+
+_SQLITE = _Conv(_sqlite_dt, _json_text, _sqlite_bool)
+_POSTGRES = _Conv(_naive_utc, _json_text, lambda v: v)
 
 
 def _normal(value: Any) -> Any:
