@@ -122,12 +122,15 @@ def sync_process(conn: Any, config: str, full: bool) -> None:
 
     settings = load_config(Path(config))
     store = Store(settings.agency.database_url)
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     began = time.perf_counter()
     result = sync(settings, store, full=full)
     elapsed = time.perf_counter() - began
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     store.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    conn.send({"seconds": elapsed, "written": result.tickets_written,
+    conn.send({"seconds": elapsed, "cpu": cpu, "written": result.tickets_written,
                "seen": result.tickets_seen, "rss_mb": rss_mb})
 
 
@@ -185,6 +188,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--database-url", default=None,
                     help="default: a fresh SQLite file per run")
+    ap.add_argument("--tmpdir", default=None, help="where the SQLite files go (default: $TMPDIR)")
     args = ap.parse_args()
     os.environ["BENCH_JIRA_TOKEN"] = TOKEN
     ctx = mp.get_context("spawn")
@@ -200,7 +204,7 @@ def main() -> int:
     print(f"API floor for a full sync: {floor_total} requests {floor}")
 
     full_runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
         config = Path(tmp) / "cfg"
         for run in range(args.runs):
             folder = Path(tmp) / f"run{run}"
@@ -212,7 +216,8 @@ def main() -> int:
             out["requests"] = ask(parent, "count")
             full_runs.append(out)
             print(f"  full run {run + 1}: {out['seconds']:.2f} s, "
-                  f"{data['issues'] / out['seconds']:.0f} issues/s, {out['requests']} requests, "
+                  f"{data['issues'] / out['seconds']:.0f} issues/s (sync CPU {out['cpu']:.2f} s), "
+                  f"{out['requests']} requests, "
                   f"peak RSS {out['rss_mb']:.0f} MB")
         # Incremental runs on the last run's store.
         ask(parent, "reset")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -53,6 +55,24 @@ class SyncResult:
 ProgressCallback = Callable[[str, str, int], None]  # (client id, phase, tickets so far)
 
 
+@contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    """Fewer garbage-collector passes while a sync allocates ~100 small objects per issue.
+
+    The records are acyclic, so collections find nothing; with the default thresholds
+    they cost a tenth of a full sync's time. Objects alive before the sync are frozen
+    out of the collector's scans for its duration.
+    """
+    previous = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
+
+
 def _since_date(client: ClientLike) -> datetime | None:
     since = getattr(client, "sync_since", None)
     if since is None:
@@ -90,39 +110,8 @@ def sync_tracker(
     statuses_before = connector.known_statuses()
     tracker = connector.name
     for client in clients:
-        stats = result.clients.setdefault(client.id, ClientSyncStats(client.id))
-        began = time.perf_counter()
-        for project in client.projects:
-            cursor = None if full else store.cursor(tracker, project)
-            from_start = cursor is None and _since_date(client) is None
-            since = cursor if cursor is not None else _since_date(client)
-            seen: set[str] = set()
-            high = cursor
-            for page in connector.pull(project, since):
-                if page.tickets:
-                    page_high = max(t.updated_at for t in page.tickets)
-                    high = page_high if high is None else max(high, page_high)
-                cursor_at = min(high, run_start) if high is not None else None
-                skip = store.unchanged_ids(tracker, client.id, page)
-                stats.tickets_written += store.write_page(
-                    tracker, client.id, connector.source, page, project=project,
-                    cursor_at=cursor_at, run_at=run_start, skip=skip)
-                stats.tickets_seen += len(page.tickets)
-                seen.update(t.issue_id for t in page.tickets)
-                if progress:
-                    progress(client.id, project, stats.tickets_seen)
-            store.finish_project(tracker, project, client.id,
-                                 min(high, run_start) if high is not None else None,
-                                 run_start, full)
-            if full and from_start:
-                # A full walk from the beginning saw every issue: the rest is gone.
-                stats.dropped += len(store.drop_missing(tracker, project, client.id, seen))
-            elif reconcile:
-                stats.dropped += len(store.drop_missing(
-                    tracker, project, client.id, connector.issue_ids(project)))
-        stats.seconds += time.perf_counter() - began
-        log.info("%s: %s: %d tickets read, %d written in %.2f s", tracker, client.id,
-                 stats.tickets_seen, stats.tickets_written, stats.seconds)
+        _sync_client(connector, store, client, result, full=full, reconcile=reconcile,
+                     run_start=run_start, progress=progress)
     began = time.perf_counter()
     _complete(connector, store, clients, result, progress)
     log.info("%s: completion pass in %.2f s", tracker, time.perf_counter() - began)
@@ -130,6 +119,45 @@ def sync_tracker(
     if statuses_after != statuses_before:
         store.save_statuses(tracker, statuses_after)
     return result
+
+
+def _sync_client(connector: Connector, store: Store, client: ClientLike, result: SyncResult,
+                 *, full: bool, reconcile: bool, run_start: datetime,
+                 progress: ProgressCallback | None) -> None:
+    tracker = connector.name
+    stats = result.clients.setdefault(client.id, ClientSyncStats(client.id))
+    began = time.perf_counter()
+    for project in client.projects:
+        cursor = None if full else store.cursor(tracker, project)
+        from_start = cursor is None and _since_date(client) is None
+        since = cursor if cursor is not None else _since_date(client)
+        seen: set[str] = set()
+        high = cursor
+        for page in connector.pull(project, since):
+            if page.tickets:
+                page_high = max(t.updated_at for t in page.tickets)
+                high = page_high if high is None else max(high, page_high)
+            cursor_at = min(high, run_start) if high is not None else None
+            skip = store.unchanged_ids(tracker, client.id, page)
+            stats.tickets_written += store.write_page(
+                tracker, client.id, connector.source, page, project=project,
+                cursor_at=cursor_at, run_at=run_start, skip=skip)
+            stats.tickets_seen += len(page.tickets)
+            seen.update(t.issue_id for t in page.tickets)
+            if progress:
+                progress(client.id, project, stats.tickets_seen)
+        store.finish_project(tracker, project, client.id,
+                             min(high, run_start) if high is not None else None,
+                             run_start, full)
+        if full and from_start:
+            # A full walk from the beginning saw every issue: the rest is gone.
+            stats.dropped += len(store.drop_missing(tracker, project, client.id, seen))
+        elif reconcile:
+            stats.dropped += len(store.drop_missing(
+                tracker, project, client.id, connector.issue_ids(project)))
+    stats.seconds += time.perf_counter() - began
+    log.info("%s: %s: %d tickets read, %d written in %.2f s", tracker, client.id,
+             stats.tickets_seen, stats.tickets_written, stats.seconds)
 
 
 def _complete(connector: Connector, store: Store, clients: Sequence[ClientLike],
@@ -194,8 +222,9 @@ def sync(settings: Any, store: Store, *, client_ids: Sequence[str] | None = None
     for tracker_name, clients in by_tracker.items():
         connector = connector_for(settings, tracker_name)
         try:
-            part = sync_tracker(connector, store, clients, full=full, reconcile=reconcile,
-                                now=now, progress=progress)
+            with _bulk_allocation():
+                part = sync_tracker(connector, store, clients, full=full, reconcile=reconcile,
+                                    now=now, progress=progress)
         finally:
             connector.close()
         result.clients.update(part.clients)

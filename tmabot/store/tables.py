@@ -81,6 +81,7 @@ tickets = Table(
     Column("worklog_total", Integer, nullable=False),
     Index(None, "client_id", "created_at"),
     Index(None, "tracker", "project"),
+    sqlite_with_rowid=False,
 )
 
 transitions = Table(
@@ -97,6 +98,7 @@ transitions = Table(
     Column("to_status_id", String(64)),
     Column("to_status", String(128)),
     Column("to_category", String(16)),
+    sqlite_with_rowid=False,  # one B-tree keyed by the natural key, not a rowid + index
 )
 
 worklogs = Table(
@@ -113,6 +115,7 @@ worklogs = Table(
     Column("updated_at", UTCDateTime),
     Column("source", String(32), nullable=False),  # "tracker" (later: timesheet imports)
     Index(None, "tracker", "issue_id"),
+    sqlite_with_rowid=False,
 )
 
 sync_cursors = Table(

@@ -56,7 +56,8 @@ def upgrade() -> None:
     sa.Column('history_complete', sa.Boolean(), nullable=False),
     sa.Column('worklogs_complete', sa.Boolean(), nullable=False),
     sa.Column('worklog_total', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('tracker', 'issue_id', name=op.f('pk_tickets'))
+    sa.PrimaryKeyConstraint('tracker', 'issue_id', name=op.f('pk_tickets')),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tickets_client_id_created_at'), ['client_id', 'created_at'], unique=False)
@@ -84,7 +85,8 @@ def upgrade() -> None:
     sa.Column('to_status_id', sa.String(length=64), nullable=True),
     sa.Column('to_status', sa.String(length=128), nullable=True),
     sa.Column('to_category', sa.String(length=16), nullable=True),
-    sa.PrimaryKeyConstraint('tracker', 'issue_id', 'history_id', 'seq', name=op.f('pk_transitions'))
+    sa.PrimaryKeyConstraint('tracker', 'issue_id', 'history_id', 'seq', name=op.f('pk_transitions')),
+    sqlite_with_rowid=False
     )
     op.create_table('worklogs',
     sa.Column('tracker', sa.String(length=64), nullable=False),
@@ -98,7 +100,8 @@ def upgrade() -> None:
     sa.Column('comment', sa.Text(), nullable=False),
     sa.Column('updated_at', UTCDateTime(), nullable=True),
     sa.Column('source', sa.String(length=32), nullable=False),
-    sa.PrimaryKeyConstraint('tracker', 'worklog_id', name=op.f('pk_worklogs'))
+    sa.PrimaryKeyConstraint('tracker', 'worklog_id', name=op.f('pk_worklogs')),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('worklogs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_worklogs_tracker_issue_id'), ['tracker', 'issue_id'], unique=False)
