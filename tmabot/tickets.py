@@ -27,7 +27,8 @@ def priority_level(tracker_priority: str | None, mapping: Mapping[str, str]) -> 
     return "P3", False
 
 
-def resolution_at(transitions: Iterable[Mapping[str, Any]], status_category: str) -> datetime | None:
+def resolution_at(transitions: Iterable[Mapping[str, Any]],
+                  status_category: str) -> datetime | None:
     """The last entry into *done*; None while the ticket is not done (a reopened ticket)."""
     if status_category != DONE:
         return None

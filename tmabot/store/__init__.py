@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    Boolean,
     Connection,
     Engine,
     Table,
@@ -38,7 +36,6 @@ from connectors.base import (
 )
 from tmabot.store.tables import (
     WALL_CLOCK_COLUMNS,
-    UTCDateTime,
     metadata,
     sync_cursors,
     tickets,
