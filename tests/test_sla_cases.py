@@ -217,7 +217,7 @@ CASES = [
          created="2026-11-16 09:00", priority="P0", tier="business", initial="Terminé",
          moves=[], now="2026-11-16 10:00",
          expect={"response": (0.0, "met", "2026-11-16 14:00"),
-                 "resolution": (0.0, "met", "2026-11-17 09:00")}),
+                 "resolution": (0.0, "met", "2026-11-16 18:00")}),
     Case("transitions_after_the_evaluation_instant_are_ignored",
          created="2026-11-16 09:00", moves=[("2026-11-16 17:00", "À faire", "En cours")],
          now="2026-11-16 16:00", expect={"response": (6.0, "at_risk", "2026-11-16 18:00")}),
