@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from connectors.errors import TrackerError
 from tmabot import logs
@@ -146,10 +145,8 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     at = _parse_at(args.at)
-    tz = ZoneInfo(settings.agency.timezone)
     store = _store(settings)
-    items = client_tickets(store, client.id, tz=tz, priorities=settings.priorities,
-                           month=month, at=at)
+    items = client_tickets(store, settings, client, month=month, at=at, explain=args.explain)
     store.close()
     if args.format == "json":
         print(json.dumps(items, ensure_ascii=False, indent=2))
@@ -158,22 +155,138 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     else:
         print_tickets_table(items, title=f"{client.name} — {len(items)} ticket(s)"
                             + (f" — {month}" if month else ""))
+        if args.explain:
+            print_explanations(items)
     return 0
+
+
+STATE_FR = {"met": "respecté", "breached": "dépassé", "at_risk": "à risque",
+            "running": "en cours", "not_started": "pas démarré", "none": "—"}
+STATE_STYLE = {"breached": "bold red", "at_risk": "yellow", "met": "green"}
+
+
+def _state_cell(ind: dict[str, Any]) -> str:
+    from rich.markup import escape
+
+    state = ind["state"]
+    if state == "none":
+        return "—"
+    text = STATE_FR[state]
+    if ind["target_hours"] is not None and state != "not_started":
+        text += f" {ind['elapsed_hours']:.1f}/{ind['target_hours']:g} h"
+    style = STATE_STYLE.get(state)
+    return f"[{style}]{escape(text)}[/]" if style else escape(text)
 
 
 def print_tickets_table(items: Sequence[dict[str, Any]], *, title: str) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from tmabot.classify import CATEGORY_LABELS_FR
+
     table = Table(title=escape(title), title_justify="left")
-    for col in ("Clé", "Titre", "Prio", "Statut", "Créé le", "Temps (h)", "Assigné à"):
+    table.add_column("Clé", no_wrap=True)
+    table.add_column("Titre", overflow="fold", min_width=12)
+    for col in ("Catégorie", "Prio", "Statut", "Prise en charge", "Résolution", "Livraison",
+                "Temps (h)"):
         table.add_column(col, overflow="fold")
     for t in items:
+        category = CATEGORY_LABELS_FR.get(t["category"], t["category"])
+        if t["scope"] == "quote_required":
+            category += " (devis)"
         table.add_row(
-            escape(t["key"]), escape(t["title"][:70]), t["priority"], escape(t["status"]),
-            (t["created_at"] or "")[:16].replace("T", " "), f"{t['time_spent_hours']:.2f}",
-            escape(t["assignee_email"] or "—"))
+            escape(t["key"]), escape(t["title"][:60]), escape(category), t["priority"],
+            escape(t["status"]), _state_cell(t["sla"]["response"]),
+            _state_cell(t["sla"]["resolution"]), _state_cell(t["sla"]["delivery"]),
+            f"{t['time_spent_hours']:.2f}")
     _console().print(table)
+
+
+def print_explanations(items: Sequence[dict[str, Any]]) -> None:
+    from rich.markup import escape
+
+    console = _console()
+    for t in items:
+        console.print(f"\n[bold]{escape(t['key'])}[/] {escape(t['title'][:80])} → "
+                      f"[bold]{escape(t['category'])}[/] ({escape(str(t['category_rule']))})")
+        for step in t.get("classification_trace", []):
+            mark = "[green]✔[/]" if step["matched"] else "·"
+            console.print(f"  {mark} {escape(step['rule'])} [{escape(step['category'])}]: "
+                          f"{escape(step['why'])}")
+        if not t.get("classification_trace") or not t["classification_trace"][-1]["matched"]:
+            console.print("  [yellow]aucune règle ne correspond : non classé[/]")
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from tmabot.tickets import client_tickets
+
+    settings = _settings(args)
+    clients = [settings.client(args.client)] if args.client else list(settings.clients)
+    store = _store(settings)
+    found: list[tuple[str, dict[str, Any]]] = []
+    for client in clients:
+        for t in client_tickets(store, settings, client, at=_parse_at(args.at)):
+            if t["category"] == "non_classe":
+                found.append((client.id, t))
+    store.close()
+    if args.format == "json":
+        print(json.dumps([{"client": c, "key": t["key"], "title": t["title"],
+                           "issue_type": t["issue_type"], "labels": t["labels"],
+                           "url": t["url"]} for c, t in found], ensure_ascii=False, indent=2))
+        return 0
+    console = _console()
+    if not found:
+        console.print("Tous les tickets sont classés.")
+        return 0
+    console.print(f"{len(found)} ticket(s) non classé(s) — ajoutez une règle "
+                  f"[[classification.rules]] ou un label :")
+    for client_id, t in found:
+        labels = ", ".join(t["labels"]) or "aucun label"
+        console.print(f"  {escape(client_id)}  {escape(t['key'])}  {escape(t['title'][:70])}"
+                      f"  ({escape(t['issue_type'] or '?')} ; {escape(labels)})")
+    return 0
+
+
+def cmd_sla(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from tmabot.tickets import client_tickets
+
+    settings = _settings(args)
+    client = settings.client(args.client)
+    store = _store(settings)
+    items = client_tickets(store, settings, client, at=_parse_at(args.at))
+    store.close()
+    wanted = ("at_risk", "breached") if args.at_risk else ("running", "at_risk", "breached")
+    rows = [(t, name, ind) for t in items for name, ind in t["sla"].items()
+            if ind["state"] in wanted and ind["stopped_at"] is None]
+    rank = {"breached": 0, "at_risk": 1, "running": 2}
+    rows.sort(key=lambda r: (rank.get(r[2]["state"], 3), r[2]["due_at"] or "9999"))
+    if args.format == "json":
+        print(json.dumps([{"key": t["key"], "title": t["title"], "priority": t["priority"],
+                           "indicator": name, **ind} for t, name, ind in rows],
+                         ensure_ascii=False, indent=2))
+        return 0
+    names = {"response": "prise en charge", "resolution": "résolution",
+             "delivery": "livraison"}
+    table = Table(title=escape(f"{client.name} — indicateurs SLA en cours"
+                               + (" (à risque ou dépassés)" if args.at_risk else "")),
+                  title_justify="left")
+    table.add_column("Clé", no_wrap=True)
+    for col in ("Titre", "Prio", "Indicateur", "État", "Échéance", "Assigné à"):
+        table.add_column(col, overflow="fold")
+    for t, name, ind in rows:
+        due = (ind["due_at"] or "en pause")[:16].replace("T", " ")
+        table.add_row(escape(t["key"]), escape(t["title"][:50]), t["priority"],
+                      names[name], _state_cell(ind), escape(due),
+                      escape(t["assignee_email"] or "—"))
+    _console().print(table)
+    if not rows:
+        _console().print("Aucun indicateur en cours.")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -227,6 +340,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", metavar="YYYY-MM",
                    help="only tickets created, resolved or worked on in that month")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--at", metavar="ISO8601", help="evaluate as of that instant")
+    p.add_argument("--explain", action="store_true",
+                   help="show, per ticket, the classification rules tried and why the "
+                        "winner matched")
+
+    p = add("classify", cmd_classify, "check the classification of the clients' tickets")
+    p.add_argument("--check", action="store_true",
+                   help="list the tickets no rule classifies (the default action)")
+    p.add_argument("--client", metavar="ID", help="only this client")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--at", metavar="ISO8601", help="evaluate as of that instant")
+
+    p = add("sla", cmd_sla, "a client's running SLA indicators, most urgent first")
+    p.add_argument("--client", metavar="ID", required=True)
+    p.add_argument("--at-risk", action="store_true", help="only at-risk and breached ones")
+    p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--at", metavar="ISO8601", help="evaluate as of that instant")
 
     db = sub.add_parser("db", help="database maintenance", description="database maintenance")

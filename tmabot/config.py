@@ -614,6 +614,65 @@ def _facts(value: Any) -> dict[str, date | Literal[False]]:
     return facts
 
 
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([dhm]?)\s*")
+
+
+def _target(value: Any) -> float | str | Literal[False] | None:
+    """A target: hours as a number, or "3d" / "8h" / "90m"; false = no target."""
+    if value is None or value is False:
+        return value
+    if value is True:
+        raise ValueError("true is not a target: give hours (8), a duration (\"3d\"), or false")
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ValueError("must be more than 0 (false: no target)")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value)
+        if match and float(match.group(1)) > 0:
+            return value.strip()
+    raise ValueError(f"{value!r} is not a target: hours (8), \"3d\", \"8h\", \"90m\" or false")
+
+
+Target = Annotated[float | str | Literal[False] | None, BeforeValidator(_target)]
+
+
+def target_hours(value: float | str, day_hours: float) -> float:
+    """A configured target in hours; a day is `day_hours` (business) or 24 (24/7)."""
+    if isinstance(value, float | int):
+        return float(value)
+    match = _DURATION.fullmatch(value)
+    assert match is not None  # validated
+    amount, unit = float(match.group(1)), match.group(2) or "h"
+    return {"d": amount * day_hours, "h": amount, "m": amount / 60}[unit]
+
+
+class PriorityTargetsSettings(_Model):
+    response: Target = None
+    resolution: Target = None
+    delivery: Target = None
+    clock: Literal["business", "24/7"] | None = None
+
+
+class ClientSlaSettings(_Model):
+    """Per-client overrides of the default SLA policy (DOMAIN.md §2)."""
+
+    at_risk_ratio: float | None = Field(default=None, gt=0, lt=1)
+    P0: PriorityTargetsSettings | None = None
+    P1: PriorityTargetsSettings | None = None
+    P2: PriorityTargetsSettings | None = None
+    P3: PriorityTargetsSettings | None = None
+
+    def priorities(self) -> dict[str, dict[str, Any]]:
+        """Level → the keys given (targets as configured, False = none; clock)."""
+        out: dict[str, dict[str, Any]] = {}
+        for level in ("P0", "P1", "P2", "P3"):
+            section = getattr(self, level)
+            if section is not None:
+                out[level] = {k: getattr(section, k) for k in section.model_fields_set}
+        return out
+
+
 _CLIENT_ID = re.compile(r"[a-z0-9-]+")
 
 
@@ -627,6 +686,7 @@ class ClientSettings(_Model):
     sync_since: Day | None = None
     contract: ContractSettings
     uptime: UptimeSettings | None = None
+    sla: ClientSlaSettings | None = None
     # A date: last verified in place; False: known not in place; absent: unknown.
     facts: dict[str, date | Literal[False]] = Field(default_factory=dict)
 

@@ -118,12 +118,11 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
         console.rule("3. Tickets par client")
         month = Month(now.astimezone(tz).year, now.astimezone(tz).month)
         for client in settings.clients:
-            items = client_tickets(store, client.id, tz=tz, priorities=settings.priorities)
+            items = client_tickets(store, settings, client)
             (out / f"tickets-{client.id}.json").write_text(
                 json.dumps(items, ensure_ascii=False, indent=2), encoding="utf-8")
             (out / f"tickets-{client.id}.csv").write_text(to_csv(items), encoding="utf-8")
-            recent = client_tickets(store, client.id, tz=tz, priorities=settings.priorities,
-                                    month=month)
+            recent = client_tickets(store, settings, client, month=month)
             hours = sum(t["time_spent_hours"] for t in items)
             console.print(f"\n[bold]{escape(client.name)}[/] — {len(items)} tickets, "
                           f"{hours:.1f} h saisies ; {len(recent)} ce mois-ci ({month}) :")

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tmabot.calendar import AbsoluteClock, BusinessCalendar, FloatArray
+from tmabot.calendar import BusinessCalendar, FloatArray
 
 INDICATORS = ("response", "resolution", "delivery")
 PRIORITIES = ("P0", "P1", "P2", "P3")
@@ -85,19 +85,34 @@ class SlaPolicy:
     at_risk_ratio: float = 0.75
 
     @classmethod
-    def for_client(cls, client: Any, sla_settings: Any = None) -> SlaPolicy:
-        """Defaults for the client's tier, with the client's `[clients.sla]` overrides."""
+    def for_client(cls, client: Any, sla_settings: Any = None, *,
+                   day_hours: float = 8.0) -> SlaPolicy:
+        """Defaults for the client's tier, with the client's `[clients.sla]` overrides.
+
+        A target given in days ("3d") is that many working days (`day_hours` each) on a
+        business clock, 24 h days on a 24/7 clock.
+        """
+        from tmabot.config import target_hours
+
         contract = getattr(client, "contract", None)
         tier = getattr(contract, "tier", None)
         targets = dict(default_targets(tier))
         overrides = getattr(client, "sla", None)
         ratio = getattr(sla_settings, "at_risk_ratio", 0.75)
         if overrides is not None:
-            for level, override in (overrides.priorities() or {}).items():
+            for level, given in overrides.priorities().items():
                 base = targets[level]
-                changes = {k: v for k, v in override.items() if k != "clock"}
-                merged = {ind: changes.get(ind, base.hours(ind)) for ind in INDICATORS}
-                targets[level] = PriorityTargets(**merged, clock=override.get("clock", base.clock))
+                clock = given.get("clock") or base.clock
+                per_day = 24.0 if clock == ABSOLUTE else day_hours
+                merged: dict[str, float | None] = {}
+                for ind in INDICATORS:
+                    if ind not in given or given[ind] is None:
+                        merged[ind] = base.hours(ind)
+                    elif given[ind] is False:
+                        merged[ind] = None
+                    else:
+                        merged[ind] = target_hours(given[ind], per_day)
+                targets[level] = PriorityTargets(**merged, clock=clock)
             if overrides.at_risk_ratio is not None:
                 ratio = overrides.at_risk_ratio
         return cls(targets=targets, at_risk_ratio=ratio)

@@ -7,11 +7,26 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from connectors.base import DONE
+from tmabot.calendar import BusinessCalendar, from_epoch
+from tmabot.classify import Classification, Rule, TicketColumns, classify, rules_from_config
+from tmabot.classify import explain as explain_rules
+from tmabot.sla import (
+    INDICATORS,
+    STATES,
+    Move,
+    SlaPolicy,
+    SlaResult,
+    build_input,
+    compute,
+    status_matcher,
+)
 from tmabot.store import Store
 
 P_LEVELS = ("P0", "P1", "P2", "P3")
@@ -66,52 +81,159 @@ class Month:
 
 
 def _iso(value: datetime | None, tz: ZoneInfo) -> str | None:
+    """ISO 8601 with the agency's offset; whole seconds unless the tracker gave millis."""
     return value.astimezone(tz).isoformat() if value is not None else None
 
 
+@dataclass
+class Evaluated:
+    """A client's tickets with everything computed, before filtering to a month."""
+
+    rows: list[dict[str, Any]]
+    columns: TicketColumns
+    classification: Classification
+    sla: SlaResult
+    rules: tuple[Rule, ...]
+    worked: dict[tuple[str, str], list[datetime]]
+    spent: dict[tuple[str, str], int]
+    resolved: list[datetime | None]
+    now: datetime
+
+
+def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = None,
+             calendar: BusinessCalendar | None = None) -> Evaluated:
+    """Classify the client's tickets and run their SLA clocks as of `at` (default: now).
+
+    What happened after `at` is invisible: tickets created later are left out, later
+    transitions and worklogs ignored.
+    """
+    now = at or datetime.now(UTC)
+    rows = [r for r in store.client_tickets(client.id) if r["created_at"] <= now]
+    hist: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for t in store.client_transitions(client.id):
+        hist[(t["tracker"], t["issue_id"])].append(t)
+    spent: dict[tuple[str, str], int] = defaultdict(int)
+    worked: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    for w in store.client_worklogs(client.id):
+        if w["started_at"] <= now:
+            spent[(w["tracker"], w["issue_id"])] += w["seconds"]
+            worked[(w["tracker"], w["issue_id"])].append(w["started_at"])
+    statuses: dict[str, tuple[str, str]] = {}
+    for tracker in {r["tracker"] for r in rows}:
+        facts = store.tracker_facts(tracker)
+        if facts is not None:
+            statuses.update(facts[0].status_categories)
+    cal = calendar or BusinessCalendar.from_settings(settings.calendar, settings.agency.timezone)
+    pause = status_matcher(settings.sla.pause_statuses, statuses)
+    staging = status_matcher(settings.sla.staging_statuses, statuses)
+    moves = [[Move(t["at"].timestamp(), t["from_status"], t["to_status"],
+                   t["from_category"] or "todo", t["to_category"] or "todo",
+                   t["from_status_id"], t["to_status_id"])
+              for t in hist[(r["tracker"], r["issue_id"])]] for r in rows]
+    data = build_input([r["created_at"].timestamp() for r in rows],
+                       [(r["status_id"], r["status"], r["status_category"]) for r in rows],
+                       moves, now=now.timestamp(), pause=pause, staging=staging)
+    levels = [priority_level(r["tracker_priority"], settings.priorities) for r in rows]
+    codes = np.asarray([P_LEVELS.index(level) for level, _known in levels], dtype=np.int8)
+    policy = SlaPolicy.for_client(client, settings.sla, day_hours=cal.day_seconds / 3600)
+    targets, absolute = policy.arrays(codes, cal)
+    result = compute(data, now=now.timestamp(), calendar=cal, targets=targets,
+                     absolute=absolute, at_risk_ratio=policy.at_risk_ratio)
+
+    hours = np.asarray([max(spent[(r["tracker"], r["issue_id"])] / 3600.0,
+                            r["estimate_hours"] or 0.0) for r in rows], dtype=np.float64)
+    columns = TicketColumns(
+        titles=[r["title"] or "" for r in rows], issue_types=[r["issue_type"] for r in rows],
+        labels=[tuple(r["labels"] or ()) for r in rows],
+        components=[tuple(r["components"] or ()) for r in rows],
+        projects=[r["project"] for r in rows], hours=hours,
+        descriptions=[r["description"] or "" for r in rows],
+        epics=[r["parent_key"] for r in rows])
+    rules = rules_from_config(settings)
+    contract = client.contract
+    allowance = contract.run_hours_allowance if contract.model != "credit_temps" else None
+    classification = classify(columns, rules, run_hours_allowance=allowance,
+                              run_ticket_max_hours=contract.run_ticket_max_hours)
+    resolved: list[datetime | None] = []
+    for i, r in enumerate(rows):
+        value = result.resolved_at[i]
+        if value == value:  # not NaN
+            resolved.append(datetime.fromtimestamp(float(value), UTC))
+        elif (r["status_category"] == DONE and not hist[(r["tracker"], r["issue_id"])]
+              and r["resolved_at"] is not None and r["resolved_at"] <= now):
+            resolved.append(r["resolved_at"])
+        else:
+            resolved.append(None)
+    for i, (level, known) in enumerate(levels):
+        rows[i]["_priority"] = level
+        rows[i]["_priority_known"] = known
+    return Evaluated(rows, columns, classification, result, rules, worked, spent, resolved,
+                     now)
+
+
+def _sla_json(ev: Evaluated, i: int, tz: ZoneInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    clock = "24/7" if ev.sla.absolute[i] else "business"
+    for name in INDICATORS:
+        ind = ev.sla.indicators[name]
+        target = ind.target[i]
+        out[name] = {
+            "clock": clock,
+            "target_hours": None if target != target else round(float(target) / 3600, 4),
+            "elapsed_hours": round(float(ind.elapsed[i]) / 3600, 4),
+            "state": STATES[int(ind.state[i])],
+            "due_at": _iso(from_epoch(float(ind.due[i]), tz), tz),
+            "stopped_at": _iso(from_epoch(float(ind.stop[i]), tz), tz),
+        }
+    return out
+
+
 def client_tickets(
-    store: Store, client_id: str, *, tz: ZoneInfo, priorities: Mapping[str, str],
-    month: Month | None = None, at: datetime | None = None,
+    store: Store, settings: Any, client: Any, *, month: Month | None = None,
+    at: datetime | None = None, explain: bool = False,
 ) -> list[dict[str, Any]]:
     """The client's tickets as INTERFACE.md objects; with `month`, those created, resolved or
     worked on (a worklog started) in it, in the agency's zone. `at` hides what came later."""
-    rows = store.client_tickets(client_id)
-    hist: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for t in store.client_transitions(client_id):
-        if at is None or t["at"] <= at:
-            hist[(t["tracker"], t["issue_id"])].append(t)
-    spent: dict[tuple[str, str], int] = defaultdict(int)
-    worked: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-    for w in store.client_worklogs(client_id):
-        if at is None or w["started_at"] <= at:
-            spent[(w["tracker"], w["issue_id"])] += w["seconds"]
-            worked[(w["tracker"], w["issue_id"])].append(w["started_at"])
+    ev = evaluate(store, settings, client, at=at)
+    return tickets_json(ev, settings, month=month, explain=explain)
+
+
+def tickets_json(ev: Evaluated, settings: Any, *, month: Month | None = None,
+                 explain: bool = False) -> list[dict[str, Any]]:
+    tz = ZoneInfo(settings.agency.timezone)
     start, end = month.bounds(tz) if month else (None, None)
     out: list[dict[str, Any]] = []
-    for r in rows:
+    for i, r in enumerate(ev.rows):
         ident = (r["tracker"], r["issue_id"])
-        if at is not None and r["created_at"] > at:
-            continue
-        resolved = resolution_at(hist[ident], r["status_category"]) or (
-            r["resolved_at"] if r["status_category"] == DONE and not hist[ident] else None)
+        resolved = ev.resolved[i]
         if start is not None and end is not None and not (
                 start <= r["created_at"] < end
                 or (resolved is not None and start <= resolved < end)
-                or any(start <= s < end for s in worked[ident])):
+                or any(start <= s < end for s in ev.worked[ident])):
             continue
-        level, _known = priority_level(r["tracker_priority"], priorities)
-        out.append({
+        response = ev.sla.response_at[i]
+        item = {
             "key": r["key"], "source": r["source"], "url": r["url"], "title": r["title"],
-            "priority": level, "tracker_priority": r["tracker_priority"],
+            "category": str(ev.classification.category[i]),
+            "category_rule": ev.classification.rule[i],
+            "scope": str(ev.classification.scope[i]),
+            "priority": r["_priority"], "tracker_priority": r["tracker_priority"],
             "status": r["status"], "status_category": r["status_category"],
-            "created_at": _iso(r["created_at"], tz), "resolved_at": _iso(resolved, tz),
-            "time_spent_hours": round(spent[ident] / 3600.0, 2),
+            "created_at": _iso(r["created_at"], tz),
+            "first_response_at": _iso(from_epoch(float(response), tz), tz),
+            "resolved_at": _iso(resolved, tz),
+            "time_spent_hours": round(ev.spent[ident] / 3600.0, 2),
             "assignee_email": r["assignee_email"],
+            "sla": _sla_json(ev, i, tz),
+            "priority_known": r["_priority_known"],
             "project": r["project"], "issue_type": r["issue_type"],
             "labels": list(r["labels"] or []), "components": list(r["components"] or []),
             "updated_at": _iso(r["updated_at"], tz),
             "history_complete": bool(r["history_complete"] and r["worklogs_complete"]),
-        })
+        }
+        if explain:
+            item["classification_trace"] = explain_rules(ev.columns, i, ev.rules)
+        out.append(item)
     return out
 
 

@@ -381,7 +381,8 @@ class Store:
                 tickets.c.tracker == transitions.c.tracker) & (
                 tickets.c.issue_id == transitions.c.issue_id)).where(
                     tickets.c.client_id == client_id).order_by(
-                        transitions.c.issue_id, transitions.c.at, transitions.c.seq)).mappings()]
+                        transitions.c.issue_id, transitions.c.at, transitions.c.history_id,
+                        transitions.c.seq)).mappings()]
 
     def client_worklogs(self, client_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
