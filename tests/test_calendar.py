@@ -141,3 +141,28 @@ def test_alsace_moselle_26_december(subdivision: str | None, closed: bool) -> No
     cal = BusinessCalendar(subdivision=subdivision)
     assert (cal.hours_on(date(2025, 12, 26)) == ()) is closed
     assert cal.hours_on(date(2025, 12, 25)) == ()
+
+
+def test_identical_to_businesstimedelta_on_2000_paris_intervals() -> None:
+    bt = pytest.importorskip("businesstimedelta", reason="businesstimedelta (dev extra) absent")
+    from datetime import time as dtime
+
+    import holidays
+    import pytz
+
+    tz = pytz.timezone("Europe/Paris")
+    days = [0, 1, 2, 3, 4]
+    rules = bt.Rules([
+        bt.WorkDayRule(start_time=dtime(9), end_time=dtime(18), working_days=days, tz=tz),
+        bt.LunchTimeRule(start_time=dtime(12, 30), end_time=dtime(13, 30), working_days=days,
+                         tz=tz),
+        bt.HolidayRule(holidays.country_holidays("FR", years=range(2025, 2029)), tz=tz)])
+    rng = np.random.default_rng(3)
+    start = datetime(2025, 6, 1, tzinfo=UTC).timestamp()
+    a = np.floor(start + rng.random(2000) * 2 * 365 * 86400)
+    b = a + np.floor(rng.exponential(3 * 86400.0, 2000))
+    ours = BusinessCalendar().between(a, b)
+    for s, e, got in zip(a.tolist(), b.tolist(), ours.tolist(), strict=True):
+        d = rules.difference(datetime.fromtimestamp(s, UTC).astimezone(tz),
+                             datetime.fromtimestamp(e, UTC).astimezone(tz))
+        assert got == d.hours * 3600 + d.seconds

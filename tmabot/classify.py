@@ -20,6 +20,7 @@ million tickets cost about a second.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -219,8 +220,8 @@ class _Codes:
 
     @classmethod
     def of_lists(cls, lists: Sequence[Sequence[str]]) -> _Codes:
-        lengths = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
-        flat = [v for x in lists for v in x]
+        lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        flat = list(itertools.chain.from_iterable(lists))
         ticket = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
         return cls._build(ticket, flat)
 
@@ -262,31 +263,86 @@ class _Codes:
         return mask, first
 
 
+_ALNUM: npt.NDArray[np.bool_] | None = None
+
+
+def _alnum_table() -> npt.NDArray[np.bool_]:
+    """isalnum() of every Basic Multilingual Plane character, as a lookup table."""
+    global _ALNUM
+    if _ALNUM is None:
+        _ALNUM = np.fromiter((chr(c).isalnum() for c in range(0x10000)), dtype=bool,
+                             count=0x10000)
+    return _ALNUM
+
+
+def _is_alnum_at(text: str, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """text[p].isalnum() for each position (False outside the text)."""
+    inside = (positions >= 0) & (positions < len(text))
+    picked = "".join([text[p] for p in positions[inside].tolist()])
+    codes = np.frombuffer(picked.encode("utf-32-le"), dtype=np.uint32)
+    out = np.zeros(positions.size, dtype=bool)
+    table = _alnum_table()
+    out[inside] = np.where(codes < 0x10000, table[np.minimum(codes, 0xFFFF)], False)
+    return out
+
+
+@dataclass
+class KeywordHits:
+    """For one rule: the tickets whose title holds one of its keywords, and which one."""
+
+    tickets: npt.NDArray[np.int64]
+    words: npt.NDArray[np.int64]  # index into _Keywords.words
+
+
 class _Keywords:
-    """All built-in keywords, found in one pass over the casefolded, concatenated titles."""
+    """All built-in keywords, found in one pass over the casefolded, concatenated titles.
+
+    The automaton reports every occurrence (overlapping ones included); word boundaries
+    are then checked on whole arrays, and the earliest (then longest) keyword of each rule
+    in each title is kept to name the rule that decided.
+    """
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.automaton = ahocorasick.Automaton()
-        entries: dict[str, list[tuple[int, str, bool]]] = {}
+        self.words: list[str] = []
+        spellings: dict[str, list[tuple[int, int, bool]]] = {}
         for index, rule in enumerate(rules):
             for word in rule.title_words or ():
                 prefix = word.endswith("*")
                 base = _fold(word.rstrip("*"))
+                self.words.append(word.rstrip("*"))
                 for spelling in {base, _plain(base), base.replace("'", "’")}:
-                    entries.setdefault(spelling, []).append((index, word.rstrip("*"), prefix))
-        for spelling, targets in entries.items():
-            self.automaton.add_word(spelling, (len(spelling), tuple(targets)))
-        self.empty = not entries
+                    spellings.setdefault(spelling, []).append(
+                        (index, len(self.words) - 1, prefix))
+        # Flat target table: spelling id -> rows [offset, offset + count).
+        self.length = np.zeros(len(spellings), dtype=np.int64)
+        self.offset = np.zeros(len(spellings), dtype=np.int64)
+        self.count = np.zeros(len(spellings), dtype=np.int64)
+        rule_ids: list[int] = []
+        word_ids: list[int] = []
+        prefixes: list[bool] = []
+        for sid, (spelling, targets) in enumerate(spellings.items()):
+            self.automaton.add_word(spelling, sid)
+            self.length[sid] = len(spelling)
+            self.offset[sid] = len(rule_ids)
+            self.count[sid] = len(targets)
+            for rule_index, word_index, prefix in targets:
+                rule_ids.append(rule_index)
+                word_ids.append(word_index)
+                prefixes.append(prefix)
+        self.t_rule = np.asarray(rule_ids, dtype=np.int64)
+        self.t_word = np.asarray(word_ids, dtype=np.int64)
+        self.t_prefix = np.asarray(prefixes, dtype=bool)
+        self.empty = not spellings
         if not self.empty:
             self.automaton.make_automaton()
 
-    def find(self, titles: Sequence[str], n_rules: int) -> dict[int, dict[int, str]]:
-        """rule index → {ticket: the keyword that matched first}."""
-        found: dict[int, dict[int, str]] = {}
+    def find(self, titles: Sequence[str]) -> dict[int, KeywordHits]:
+        """rule index → the tickets it matches by title words."""
         if self.empty or not titles:
-            return found
+            return {}
         text = "\n".join(titles).casefold()
-        # casefold() can lengthen a title (ß → ss): fall back to per-title offsets then.
+        # casefold() can lengthen a title (ß → ss): then measure the folded titles.
         if len(text) != sum(map(len, titles)) + len(titles) - 1:
             folded = [t.casefold() for t in titles]
             text = "\n".join(folded)
@@ -294,35 +350,40 @@ class _Keywords:
         else:
             lengths = np.fromiter(map(len, titles), dtype=np.int64, count=len(titles))
         starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
-        ends: list[int] = []
-        payload: list[tuple[int, tuple[tuple[int, str, bool], ...]]] = []
-        isalnum = str.isalnum
-        size = len(text)
-        for end, item in self.automaton.iter(text):
-            length, _targets = item
-            begin = end - length + 1
-            if begin > 0 and isalnum(text[begin - 1]):
-                continue
-            ends.append(end)
-            payload.append(item)
-        if not ends:
-            return found
-        best: dict[int, dict[int, tuple[tuple[int, int], str]]] = {}
-        owners = np.searchsorted(starts, np.asarray(ends, dtype=np.int64), side="right") - 1
-        for end, (length, targets), owner in zip(ends, payload, owners.tolist(), strict=True):
-            after = end + 1
-            closed = after >= size or not isalnum(text[after])
-            begin = end - length + 1
-            for rule_index, word, prefix in targets:
-                if prefix or closed:
-                    per_rule = best.setdefault(rule_index, {})
-                    key = (begin, -length)
-                    held = per_rule.get(owner)
-                    if held is None or key < held[0]:
-                        per_rule[owner] = (key, word)
-        for rule_index, per_rule in best.items():
-            found[rule_index] = {ticket: word for ticket, (_key, word) in per_rule.items()}
-        return found
+        found = list(self.automaton.iter(text))
+        if not found:
+            return {}
+        ends = np.fromiter((f[0] for f in found), dtype=np.int64, count=len(found))
+        sids = np.fromiter((f[1] for f in found), dtype=np.int64, count=len(found))
+        del found
+        begins = ends - self.length[sids] + 1
+        opened = ~_is_alnum_at(text, begins - 1)
+        ends, sids, begins = ends[opened], sids[opened], begins[opened]
+        closed = ~_is_alnum_at(text, ends + 1)
+        owners = np.searchsorted(starts, ends, side="right") - 1
+        # One row per (occurrence, rule target).
+        reps = self.count[sids]
+        rows = np.repeat(self.offset[sids], reps) + (
+            np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps))
+        occ = np.repeat(np.arange(sids.size), reps)
+        keep = self.t_prefix[rows] | closed[occ]
+        rows, occ = rows[keep], occ[keep]
+        rule = self.t_rule[rows]
+        owner = owners[occ]
+        begin = begins[occ]
+        length = self.length[sids[occ]]
+        order = np.lexsort((-length, begin, owner, rule))
+        rule, owner, words = rule[order], owner[order], self.t_word[rows[order]]
+        first = np.ones(rule.size, dtype=bool)
+        first[1:] = (rule[1:] != rule[:-1]) | (owner[1:] != owner[:-1])
+        rule, owner, words = rule[first], owner[first], words[first]
+        out: dict[int, KeywordHits] = {}
+        if rule.size == 0:
+            return out
+        bounds = np.flatnonzero(np.r_[True, rule[1:] != rule[:-1], True])
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            out[int(rule[a])] = KeywordHits(owner[a:b], words[a:b])
+        return out
 
 
 def classify(columns: TicketColumns, rules: Sequence[Rule], *,
@@ -336,12 +397,21 @@ def classify(columns: TicketColumns, rules: Sequence[Rule], *,
     n = columns.n
     rule_index = np.full(n, -1, dtype=np.int64)
     reason = np.full(n, None, dtype=object)
-    labels = _Codes.of_lists(columns.labels)
-    components = _Codes.of_lists(columns.components)
-    types = _Codes.of_values(columns.issue_types)
-    projects = _Codes.of_values(columns.projects)
-    epics = _Codes.of_values(columns.epics or [None] * n)
-    keywords = _Keywords(rules).find(columns.titles, len(rules))
+    sources = {"labels": lambda: _Codes.of_lists(columns.labels),
+               "components": lambda: _Codes.of_lists(columns.components),
+               "issue_types": lambda: _Codes.of_values(columns.issue_types),
+               "projects": lambda: _Codes.of_values(columns.projects),
+               "epic": lambda: _Codes.of_values(columns.epics or [None] * n)}
+    built: dict[str, _Codes] = {}
+
+    def codes_for(key: str) -> _Codes:  # only the columns some rule looks at
+        if key not in built:
+            built[key] = sources[key]()
+        return built[key]
+
+    matcher = _Keywords(rules)
+    keywords = matcher.find(columns.titles)
+    title_reasons = np.asarray([f"title:{w}" for w in matcher.words], dtype=object)
     hours = np.asarray(columns.hours, dtype=np.float64)
 
     kinds = {"labels": "label", "components": "component", "issue_types": "issue_type",
@@ -354,21 +424,21 @@ def classify(columns: TicketColumns, rules: Sequence[Rule], *,
         decisive: Any = None  # how to name the condition that decided, per ticket
         for key, value in rule.conditions():
             if key in kinds:
-                codes = {"labels": labels, "components": components, "issue_types": types,
-                         "projects": projects, "epic": epics}[key]
+                codes = codes_for(key)
                 hit, first = codes.hits([value] if key == "epic" else value, n)
                 mask &= hit
                 if decisive is None:
                     decisive = (kinds[key], codes, first)
             elif key == "title_words":
-                per_ticket = keywords.get(index, {})
+                hits = keywords.get(index)
                 hit = np.zeros(n, dtype=bool)
-                if per_ticket:
-                    idx = np.fromiter(per_ticket.keys(), dtype=np.int64, count=len(per_ticket))
-                    hit[idx] = True
+                word_of = np.full(n, -1, dtype=np.int64)
+                if hits is not None:
+                    hit[hits.tickets] = True
+                    word_of[hits.tickets] = hits.words
                 mask &= hit
                 if decisive is None:
-                    decisive = ("title", per_ticket)
+                    decisive = ("title", word_of)
             elif key == "min_hours":
                 mask &= hours >= value
             elif key == "max_hours":
@@ -388,12 +458,11 @@ def classify(columns: TicketColumns, rules: Sequence[Rule], *,
         if not rule.builtin or decisive is None:
             reason[chosen] = rule.name or f"rules[{index}]"
         elif decisive[0] == "title":
-            words = decisive[1]
-            reason[chosen] = [f"title:{words[i]}" for i in chosen.tolist()]
+            reason[chosen] = title_reasons[decisive[1][chosen]]
         else:
             kind, codes, first = decisive
-            names = codes.names
-            reason[chosen] = [f"{kind}:{names[c]}" for c in codes.code[first[chosen]].tolist()]
+            named = np.asarray([f"{kind}:{name}" for name in codes.names], dtype=object)
+            reason[chosen] = named[codes.code[first[chosen]]]
 
     categories = np.asarray([r.category for r in rules] + [UNCLASSIFIED], dtype=object)
     category = categories[rule_index]  # -1 picks the last entry: non_classe

@@ -298,15 +298,24 @@ def compute(data: SlaInput, *, now: float, calendar: BusinessCalendar,
         seg_first = np.zeros(0, dtype=bool)
 
     ratio = np.broadcast_to(np.asarray(at_risk_ratio, dtype=np.float64), (n,))
-    spans = {"response": (created, response_at), "resolution": (response_at, resolved_at),
-             "delivery": (created, delivered_at)}
+    # Each event's position on its ticket's clock, computed once and shared.
+    p_created = clocks.position(created)
+    p_response = clocks.position(response_at)
+    p_resolved = clocks.position(resolved_at)
+    p_delivered = clocks.position(delivered_at)
+    business_now = float(calendar.position(np.asarray([now]))[0])
+    p_now = np.where(clocks.absolute, now, business_now)
+    spans = {"response": (created, response_at, p_created, p_response),
+             "resolution": (response_at, resolved_at, p_response, p_resolved),
+             "delivery": (created, delivered_at, p_created, p_delivered)}
     indicators: dict[str, Indicator] = {}
     for name in INDICATORS:
-        start, stop = spans[name]
+        start, stop, pos_start, pos_stop = spans[name]
         target = np.asarray(targets[name], dtype=np.float64)
         indicators[name] = _indicator(
             start, stop, target, now=now, clocks=clocks, ratio=ratio, paused_now=paused,
-            seg=(seg_ticket, seg_start, seg_end, seg_first))
+            seg=(seg_ticket, seg_start, seg_end, seg_first),
+            positions=(pos_start, np.where(np.isnan(stop), p_now, pos_stop)))
     return SlaResult(response_at=response_at, resolved_at=resolved_at,
                      delivered_at=delivered_at, paused=paused,
                      absolute=clocks.absolute, indicators=indicators)
@@ -314,13 +323,13 @@ def compute(data: SlaInput, *, now: float, calendar: BusinessCalendar,
 
 def _indicator(start: FloatArray, stop: FloatArray, target: FloatArray, *, now: float,
                clocks: _Clocks, ratio: FloatArray, paused_now: BoolArray,
-               seg: tuple[IntArray, FloatArray, FloatArray, BoolArray]) -> Indicator:
+               seg: tuple[IntArray, FloatArray, FloatArray, BoolArray],
+               positions: tuple[FloatArray, FloatArray]) -> Indicator:
     n = start.size
     started = ~np.isnan(start)
     running = started & np.isnan(stop)
     end = np.where(running, now, stop)
-    pos_start = clocks.position(start)
-    pos_end = clocks.position(end)
+    pos_start, pos_end = positions
     gross = np.where(started, np.maximum(pos_end - pos_start, 0.0), 0.0)
 
     seg_ticket, seg_start, seg_end, seg_first = seg

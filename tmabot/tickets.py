@@ -15,8 +15,9 @@ import numpy as np
 
 from connectors.base import DONE
 from tmabot.calendar import BusinessCalendar, from_epoch
-from tmabot.classify import Classification, Rule, TicketColumns, classify, rules_from_config
+from tmabot.classify import Classification, Rule, TicketColumns, rules_from_config
 from tmabot.classify import explain as explain_rules
+from tmabot.engine import run_batch
 from tmabot.sla import (
     INDICATORS,
     STATES,
@@ -24,7 +25,6 @@ from tmabot.sla import (
     SlaPolicy,
     SlaResult,
     build_input,
-    compute,
     status_matcher,
 )
 from tmabot.store import Store
@@ -137,9 +137,6 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
     codes = np.asarray([P_LEVELS.index(level) for level, _known in levels], dtype=np.int8)
     policy = SlaPolicy.for_client(client, settings.sla, day_hours=cal.day_seconds / 3600)
     targets, absolute = policy.arrays(codes, cal)
-    result = compute(data, now=now.timestamp(), calendar=cal, targets=targets,
-                     absolute=absolute, at_risk_ratio=policy.at_risk_ratio)
-
     hours = np.asarray([max(spent[(r["tracker"], r["issue_id"])] / 3600.0,
                             r["estimate_hours"] or 0.0) for r in rows], dtype=np.float64)
     columns = TicketColumns(
@@ -152,8 +149,10 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
     rules = rules_from_config(settings)
     contract = client.contract
     allowance = contract.run_hours_allowance if contract.model != "credit_temps" else None
-    classification = classify(columns, rules, run_hours_allowance=allowance,
-                              run_ticket_max_hours=contract.run_ticket_max_hours)
+    classification, result = run_batch(
+        columns, rules, data, now=now.timestamp(), calendar=cal, targets=targets,
+        absolute=absolute, at_risk_ratio=policy.at_risk_ratio, run_hours_allowance=allowance,
+        run_ticket_max_hours=contract.run_ticket_max_hours)
     resolved: list[datetime | None] = []
     for i, r in enumerate(rows):
         value = result.resolved_at[i]
