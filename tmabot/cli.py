@@ -165,6 +165,13 @@ STATE_FR = {"met": "respecté", "breached": "dépassé", "at_risk": "à risque",
 STATE_STYLE = {"breached": "bold red", "at_risk": "yellow", "met": "green"}
 
 
+def _fr(value: float, digits: int = 1) -> str:
+    """A number the French way in tables: decimal comma, no trailing ",0" for whole ones."""
+    if digits == 0 and float(value).is_integer():
+        return f"{value:.0f}"
+    return f"{value:.{digits or 1}f}".replace(".", ",")
+
+
 def _state_cell(ind: dict[str, Any]) -> str:
     from rich.markup import escape
 
@@ -173,7 +180,7 @@ def _state_cell(ind: dict[str, Any]) -> str:
         return "—"
     text = STATE_FR[state]
     if ind["target_hours"] is not None and state != "not_started":
-        text += f" {ind['elapsed_hours']:.1f}/{ind['target_hours']:g} h"
+        text += f" {_fr(ind['elapsed_hours'])}/{_fr(ind['target_hours'], 0)} h"
     style = STATE_STYLE.get(state)
     return f"[{style}]{escape(text)}[/]" if style else escape(text)
 
@@ -198,7 +205,7 @@ def print_tickets_table(items: Sequence[dict[str, Any]], *, title: str) -> None:
             escape(t["key"]), escape(t["title"][:60]), escape(category), t["priority"],
             escape(t["status"]), _state_cell(t["sla"]["response"]),
             _state_cell(t["sla"]["resolution"]), _state_cell(t["sla"]["delivery"]),
-            f"{t['time_spent_hours']:.2f}")
+            _fr(t["time_spent_hours"], 2))
     _console().print(table)
 
 

@@ -23,6 +23,44 @@ from tmabot.tickets import Month, client_tickets, to_csv
 TOKEN_ENV = "TMABOT_DEMO_JIRA_TOKEN"
 
 
+INDICATOR_FR = {"response": "Prise en charge", "resolution": "Résolution",
+                "delivery": "Livraison"}
+
+
+def show_classification_and_sla(console: Console, name: str, items: list[dict]) -> None:
+    """Per client: tickets by category, SLA states per indicator, what is at risk now."""
+    from collections import Counter
+
+    from tmabot.cli import STATE_FR
+    from tmabot.classify import CATEGORY_LABELS_FR
+
+    by_category = Counter(t["category"] for t in items)
+    quotes = sum(1 for t in items if t["scope"] == "quote_required")
+    parts = [f"{CATEGORY_LABELS_FR[c]} {n}" for c, n in sorted(
+        by_category.items(), key=lambda kv: list(CATEGORY_LABELS_FR).index(kv[0]))]
+    console.print(f"\n[bold]{escape(name)}[/] — {len(items)} tickets : {escape(', '.join(parts))}"
+                  f" ; {quotes} à chiffrer (devis)")
+    unclassified = [t["key"] for t in items if t["category"] == "non_classe"]
+    if unclassified:
+        console.print(f"  Non classés ({len(unclassified)}) : "
+                      f"{escape(', '.join(unclassified[:8]))}"
+                      + (" …" if len(unclassified) > 8 else ""))
+    for indicator, label in INDICATOR_FR.items():
+        states = Counter(t["sla"][indicator]["state"] for t in items)
+        shown = [f"{STATE_FR[s]} {states[s]}" for s in
+                 ("met", "breached", "at_risk", "running", "not_started") if states[s]]
+        console.print(f"  {label:<16} {escape(', '.join(shown)) or 'aucun objectif'}")
+    urgent = [(t, ind, i) for t in items for ind, i in t["sla"].items()
+              if i["state"] in ("at_risk", "breached") and i["stopped_at"] is None]
+    urgent.sort(key=lambda x: x[2]["due_at"] or "")
+    for t, ind, i in urgent[:6]:
+        due = (i["due_at"] or "en pause")[:16].replace("T", " ")
+        console.print(f"  [{'red' if i['state'] == 'breached' else 'yellow'}]"
+                      f"{STATE_FR[i['state']]}[/] {escape(t['key'])} {t['priority']} "
+                      f"{INDICATOR_FR[ind].lower()} — échéance {escape(due)} — "
+                      f"{escape(t['title'][:60])}")
+
+
 def _toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
@@ -131,6 +169,11 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
 
                 print_tickets_table(recent[-12:], title=f"{client.name} — {month} "
                                     f"(12 derniers)")
+
+        console.rule("4. Classification et SLA")
+        for client in settings.clients:
+            items = client_tickets(store, settings, client)
+            show_classification_and_sla(console, client.name, items)
         store.close()
     console.rule()
     console.print(f"Fichiers écrits dans {escape(str(out))} : tmabot.toml, tmabot.db, "
