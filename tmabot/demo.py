@@ -31,8 +31,8 @@ def show_classification_and_sla(console: Console, name: str, items: list[dict]) 
     """Per client: tickets by category, SLA states per indicator, what is at risk now."""
     from collections import Counter
 
-    from tmabot.cli import STATE_FR
     from tmabot.classify import CATEGORY_LABELS_FR
+    from tmabot.cli import STATE_FR
 
     by_category = Counter(t["category"] for t in items)
     quotes = sum(1 for t in items if t["scope"] == "quote_required")
