@@ -677,3 +677,38 @@ k = 1
     # Never loops or raises on text it does not understand.
     assert _KeyLines("[[broken").lines == {}
     assert _KeyLines("a = [}\nb = [[[[\nc = {").lines[("a",)] == 1
+
+
+def test_priority_tables_per_tracker_and_client_override_the_top_level() -> None:
+    base = '''
+[agency]
+name = "A"
+[priorities]
+"Bloquant" = "P0"
+[trackers.j]
+kind = "jira"
+url = "https://x.atlassian.net"
+deployment = "cloud"
+email = "a@b.example"
+token_env = "T"
+priorities = { "Haute" = "%s", "Medium" = "P1" }
+[[clients]]
+id = "c"
+name = "C"
+tracker = "j"
+projects = ["CC"]
+priorities = { "High" = "P0" }
+[clients.contract]
+model = "forfait"
+tier = "business"
+start = 2026-01-01
+'''
+    settings = load_config_text(base % "p1", env={"T": "x"})
+    table = settings.priorities_for(settings.clients[0])
+    assert (table["High"], table["Haute"], table["Bloquant"], table["Medium"], table["Low"]) \
+        == ("P0", "P1", "P0", "P1", "P3")
+    assert settings.priorities["High"] == "P1"  # the top level is untouched
+    with pytest.raises(ConfigError) as info:
+        load_config_text(base % "P7", env={"T": "x"})
+    assert info.value.problems == [
+        "tmabot.toml: trackers.j.priorities.Haute: 'P7' is not one of P0, P1, P2, P3 (line 12)"]

@@ -444,6 +444,8 @@ class TrackerSettings(_Model):
     page_size: int | None = Field(default=None, ge=1, le=5000)
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=5, ge=0, le=20)
+    # This tracker's priority names → P0–P3, over the top-level [priorities].
+    priorities: dict[str, PriorityValue] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -687,6 +689,8 @@ class ClientSettings(_Model):
     contract: ContractSettings
     uptime: UptimeSettings | None = None
     sla: ClientSlaSettings | None = None
+    # This client's priority names → P0–P3, over its tracker's and the top-level ones.
+    priorities: dict[str, PriorityValue] = Field(default_factory=dict)
     # A date: last verified in place; False: known not in place; absent: unknown.
     facts: dict[str, date | Literal[False]] = Field(default_factory=dict)
 
@@ -956,6 +960,13 @@ class Settings(_Model):
     def tracker_for(self, client: ClientSettings) -> TrackerSettings:
         return self.trackers[client.tracker]
 
+    def priorities_for(self, client: ClientSettings) -> dict[str, str]:
+        """The priority table that applies to a client: its own entries, then its tracker's,
+        then the top-level [priorities] (which include the DOMAIN.md defaults)."""
+        tracker = self.trackers.get(client.tracker)
+        return {**self.priorities, **(tracker.priorities if tracker else {}),
+                **client.priorities}
+
     def map_priority(self, tracker_priority: str | None) -> str | None:
         """P0–P3 for a tracker's priority name (case-insensitive); None when absent or unmapped."""
         if not tracker_priority:
@@ -1095,7 +1106,11 @@ def _key_path(loc: Loc) -> str:
 
 def _is_data_table(loc: Loc) -> bool:
     """Tables whose keys are the user's data (priority names, checklist ids), not settings."""
-    return loc == ("priorities",) or (len(loc) == 3 and loc[0] == "clients" and loc[2] == "facts")
+    if loc == ("priorities",):
+        return True
+    if len(loc) == 3 and loc[0] == "clients" and loc[2] in ("facts", "priorities"):
+        return True
+    return len(loc) == 3 and loc[0] == "trackers" and loc[2] == "priorities"
 
 
 def _walk(node: Any, loc: Loc = ()) -> Iterator[tuple[Loc, dict[str, Any], str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from tmabot.sla import (
     status_matcher,
 )
 from tmabot.store import Store
+
+log = logging.getLogger("tmabot.tickets")
 
 P_LEVELS = ("P0", "P1", "P2", "P3")
 
@@ -124,6 +127,9 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
         if facts is not None:
             statuses.update(facts[0].status_categories)
     cal = calendar or BusinessCalendar.from_settings(settings.calendar, settings.agency.timezone)
+    if settings.sla.response_on_comment:
+        log.warning("sla.response_on_comment is not applied yet (comments are not synced): "
+                    "first response = first move out of the new category")
     pause = status_matcher(settings.sla.pause_statuses, statuses)
     staging = status_matcher(settings.sla.staging_statuses, statuses)
     moves = [[Move(t["at"].timestamp(), t["from_status"], t["to_status"],
@@ -133,7 +139,8 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
     data = build_input([r["created_at"].timestamp() for r in rows],
                        [(r["status_id"], r["status"], r["status_category"]) for r in rows],
                        moves, now=now.timestamp(), pause=pause, staging=staging)
-    levels = [priority_level(r["tracker_priority"], settings.priorities) for r in rows]
+    priorities = settings.priorities_for(client)
+    levels = [priority_level(r["tracker_priority"], priorities) for r in rows]
     codes = np.asarray([P_LEVELS.index(level) for level, _known in levels], dtype=np.int8)
     policy = SlaPolicy.for_client(client, settings.sla, day_hours=cal.day_seconds / 3600)
     targets, absolute = policy.arrays(codes, cal)
