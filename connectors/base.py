@@ -43,6 +43,8 @@ class TicketRecord:
     history_complete: bool = True
     worklogs_complete: bool = True
     worklog_total: int = 0
+    status_type: str | None = None  # the tracker's own category key (Linear: canceled...)
+    extra: dict[str, Any] | None = None  # tracker-specific facts (Linear's native SLA fields)
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 5x, and a sync makes ~12 per issue

@@ -428,7 +428,7 @@ class JiraConnector:
             reporter_email=_user_email(f.get("reporter")),
             estimate_hours=(int(estimate) / 3600.0) if estimate else None,
             history_complete=history_complete, worklogs_complete=worklogs_complete,
-            worklog_total=wl_total,
+            worklog_total=wl_total, status_type=cat_key,
         )
         if status_id and status.get("name"):
             self.statuses.by_id.setdefault(status_id, (ticket.status, ticket.status_category))

@@ -59,10 +59,34 @@ def store(db_url: str) -> Store:
 
 def test_migrations_apply_once_and_are_idempotent(db_url: str) -> None:
     s = Store(db_url)
-    assert s.current_revision() == "0001"
+    assert s.current_revision() == "0002"
     s.upgrade()  # again: nothing to do, no error
     assert s.counts() == {"tickets": 0, "transitions": 0, "worklogs": 0}
     s.close()
+
+
+def test_a_store_at_0001_upgrades_to_0002_keeping_its_data(db_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from tmabot.store import MIGRATIONS
+
+    s = Store(db_url)
+    write(s, page(ticket("1"), hist={"1": [tr("1", "10", 5)]}, logs={"1": [wl("100", "1")]}))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with s.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    assert s.current_revision() == "0001"
+    s.close()
+    again = Store(db_url)  # migrations run on start
+    assert again.current_revision() == "0002"
+    assert again.counts() == {"tickets": 1, "transitions": 1, "worklogs": 1}
+    row = again.client_tickets("acme")[0]
+    assert row["status_type"] is None and row["extra"] is None
+    assert again.client_time_entries("acme") == []
+    again.close()
 
 
 def test_upsert_never_duplicates(store: Store) -> None:

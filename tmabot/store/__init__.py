@@ -39,6 +39,7 @@ from tmabot.store.tables import (
     metadata,
     sync_cursors,
     tickets,
+    time_entries,
     tracker_meta,
     transitions,
     worklogs,
@@ -69,7 +70,8 @@ def _ticket_row(c: _Conv, tracker: str, client_id: str, source: str,
         t.parent_key, t.tracker_priority, t.status, t.status_id, t.status_category,
         dt(t.created_at), dt(t.updated_at), dt(t.resolved_at), t.assignee_email,
         t.assignee_name, t.reporter_email, t.estimate_hours, c.b(t.history_complete),
-        c.b(t.worklogs_complete), t.worklog_total,
+        c.b(t.worklogs_complete), t.worklog_total, t.status_type,
+        c.js(t.extra),
     )
 
 
@@ -391,6 +393,39 @@ class Store:
                 tickets.c.issue_id == worklogs.c.issue_id)).where(
                     tickets.c.client_id == client_id).order_by(
                         worklogs.c.started_at, worklogs.c.worklog_id)).mappings()]
+
+    # -- timesheet imports ------------------------------------------------------------
+    def ticket_keys(self, client_id: str) -> dict[str, tuple[str, str]]:
+        """The client's issue keys (upper case) -> (tracker, issue id)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tickets.c.key, tickets.c.tracker, tickets.c.issue_id)
+                                .where(tickets.c.client_id == client_id))
+            return {key.upper(): (tracker, issue_id) for key, tracker, issue_id in rows}
+
+    def save_time_entries(self, client_id: str, rows: list[dict[str, Any]]) -> int:
+        """Insert the entries not stored yet (by entry id); returns how many were new."""
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            known: set[str] = set()
+            ids = [r["entry_id"] for r in rows]
+            for chunk in _chunks(ids):
+                known.update(conn.execute(select(time_entries.c.entry_id).where(
+                    time_entries.c.client_id == client_id,
+                    time_entries.c.entry_id.in_(chunk))).scalars())
+            fresh = {r["entry_id"]: {**r, "client_id": client_id}
+                     for r in rows if r["entry_id"] not in known}
+            if fresh:
+                stmt = self._insert(time_entries).on_conflict_do_nothing(
+                    index_elements=["client_id", "entry_id"])
+                conn.execute(stmt, list(fresh.values()))
+        return len(fresh)
+
+    def client_time_entries(self, client_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(time_entries).where(
+                time_entries.c.client_id == client_id).order_by(
+                    time_entries.c.started_at, time_entries.c.entry_id)).mappings()]
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

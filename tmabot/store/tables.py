@@ -79,6 +79,11 @@ tickets = Table(
     Column("history_complete", Boolean, nullable=False),
     Column("worklogs_complete", Boolean, nullable=False),
     Column("worklog_total", Integer, nullable=False),
+    # 0002: the tracker's own category key (Jira statusCategory, Linear state type: keeps
+    # "canceled" apart from "completed") and tracker-specific facts (Linear's native SLA
+    # fields, cycle, project).
+    Column("status_type", String(32)),
+    Column("extra", JSON),
     Index(None, "client_id", "created_at"),
     Index(None, "tracker", "project"),
     sqlite_with_rowid=False,
@@ -118,6 +123,25 @@ worklogs = Table(
     sqlite_with_rowid=False,
 )
 
+# 0002: time imported from timesheet exports (Linear has no worklogs), per client.
+time_entries = Table(
+    "time_entries", metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("entry_id", String(64), primary_key=True),  # stable hash of the export row
+    Column("tracker", String(64), nullable=False),
+    Column("issue_id", String(64), nullable=False),
+    Column("issue_key", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("seconds", Integer, nullable=False),
+    Column("person_email", String(255)),
+    Column("person_name", String(255)),
+    Column("comment", Text, nullable=False),
+    Column("source_format", String(16), nullable=False),  # toggl | clockify | harvest | generic
+    Column("file_name", Text, nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    Index(None, "tracker", "issue_id"),
+)
+
 sync_cursors = Table(
     "sync_cursors", metadata,
     Column("tracker", String(64), primary_key=True),
@@ -141,4 +165,4 @@ tracker_meta = Table(
 
 # Columns that record when tmabot ran, not what the tracker holds.
 WALL_CLOCK_COLUMNS = {("sync_cursors", "last_run_at"), ("sync_cursors", "last_full_at"),
-                      ("tracker_meta", "checked_at")}
+                      ("tracker_meta", "checked_at"), ("time_entries", "imported_at")}
