@@ -296,6 +296,30 @@ def cmd_sla(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_timesheet(args: argparse.Namespace) -> int:
+    from tmabot.timesheets import TimesheetError, import_timesheet
+
+    settings = _settings(args)
+    client = settings.client(args.client)
+    path = Path(args.file)
+    store = _store(settings)
+    try:
+        report = import_timesheet(store, client.id, path, tz=settings.agency.timezone)
+    except TimesheetError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    finally:
+        store.close()
+    hours = _fr(report.seconds / 3600, 2)
+    print(f"{path.name} ({report.format}) : {report.imported} entrée(s) importée(s) pour "
+          f"{client.id} ({hours} h), {report.already} déjà importée(s).")
+    for key, count in sorted(report.unknown.items()):
+        print(f"tmabot: {path.name}: {key}: not a ticket of {client.id} ({count} row(s) "
+              "left out: sync first, or check the key)", file=sys.stderr)
+    for problem in report.problems:
+        print(f"tmabot: {path.name}: {problem}", file=sys.stderr)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tmabot.demo import run_demo
 
@@ -351,6 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true",
                    help="show, per ticket, the classification rules tried and why the "
                         "winner matched")
+
+    p = add("import-timesheet", cmd_import_timesheet,
+            "load time entries from a Toggl Track, Clockify, Harvest or generic CSV export")
+    p.add_argument("file", metavar="FILE", help="the CSV export (format detected from its header)")
+    p.add_argument("--client", metavar="ID", required=True,
+                   help="the client whose tickets the entries belong to")
 
     p = add("classify", cmd_classify, "check the classification of the clients' tickets")
     p.add_argument("--check", action="store_true",

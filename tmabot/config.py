@@ -691,6 +691,31 @@ class ClientSettings(_Model):
     sla: ClientSlaSettings | None = None
     # This client's priority names → P0–P3, over its tracker's and the top-level ones.
     priorities: dict[str, PriorityValue] = Field(default_factory=dict)
+    # Estimate (points, as the tracker gives them) → hours, for tickets without logged time.
+    estimate_hours: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("estimate_hours")
+    @classmethod
+    def _estimate_table(cls, value: dict[str, float]) -> dict[str, float]:
+        problems: list[tuple[Loc, str]] = []
+        for key, hours in value.items():
+            try:
+                points = float(key)
+            except ValueError:
+                points = -1.0
+            if points < 0:
+                problems.append(((key,), f"'{key}' is not an estimate (a number, e.g. \"3\")"))
+            elif hours < 0:
+                problems.append(((key,), "hours must not be negative"))
+        if problems:
+            raise _Problems(problems)
+        return {str(float(k)): float(v) for k, v in value.items()}
+
+    def hours_for_estimate(self, points: float | None) -> float | None:
+        """Hours the estimate table gives for an estimate; None without a match."""
+        if points is None or not self.estimate_hours:
+            return None
+        return self.estimate_hours.get(str(float(points)))
     # A date: last verified in place; False: known not in place; absent: unknown.
     facts: dict[str, date | Literal[False]] = Field(default_factory=dict)
 
@@ -1108,7 +1133,8 @@ def _is_data_table(loc: Loc) -> bool:
     """Tables whose keys are the user's data (priority names, checklist ids), not settings."""
     if loc == ("priorities",):
         return True
-    if len(loc) == 3 and loc[0] == "clients" and loc[2] in ("facts", "priorities"):
+    if len(loc) == 3 and loc[0] == "clients" and loc[2] in ("facts", "priorities",
+                                                            "estimate_hours"):
         return True
     return len(loc) == 3 and loc[0] == "trackers" and loc[2] == "priorities"
 

@@ -127,6 +127,7 @@ def _sync_client(connector: Connector, store: Store, client: ClientLike, result:
     tracker = connector.name
     stats = result.clients.setdefault(client.id, ClientSyncStats(client.id))
     began = time.perf_counter()
+    per_page = getattr(connector, "cursor_per_page", True)
     for project in client.projects:
         cursor = None if full else store.cursor(tracker, project)
         from_start = cursor is None and _since_date(client) is None
@@ -137,7 +138,10 @@ def _sync_client(connector: Connector, store: Store, client: ClientLike, result:
             if page.tickets:
                 page_high = max(t.updated_at for t in page.tickets)
                 high = page_high if high is None else max(high, page_high)
-            cursor_at = min(high, run_start) if high is not None else None
+            if per_page:
+                cursor_at = min(high, run_start) if high is not None else None
+            else:  # pages in no documented order: the cursor moves when the walk is done
+                cursor_at = cursor
             skip = store.unchanged_ids(tracker, client.id, page)
             stats.tickets_written += store.write_page(
                 tracker, client.id, connector.source, page, project=project,
@@ -204,6 +208,13 @@ def connector_for(settings: Any, tracker_name: str, *, retry: Any = None) -> Con
             tracker_name, str(tracker.url), tracker.deployment,
             token=settings.secret(tracker.token_env), email=tracker.email,
             timeout=tracker.timeout_seconds, retry=policy, **kwargs)
+    if tracker.kind == "linear":
+        from connectors.linear import LinearConnector
+
+        return LinearConnector(
+            tracker_name, str(tracker.url) if tracker.url else None,
+            token=settings.secret(tracker.token_env), timeout=tracker.timeout_seconds,
+            retry=policy, page_size=tracker.page_size)
     from connectors.errors import TrackerConfigError
 
     raise TrackerConfigError(f"tracker kind {tracker.kind!r} is not supported yet",

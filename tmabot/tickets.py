@@ -33,11 +33,12 @@ from tmabot.store import Store
 log = logging.getLogger("tmabot.tickets")
 
 P_LEVELS = ("P0", "P1", "P2", "P3")
+NO_PRIORITY = {"no priority", "none", "aucune"}  # a priority that says there is none
 
 
 def priority_level(tracker_priority: str | None, mapping: Mapping[str, str]) -> tuple[str, bool]:
     """(P-level, known). No or an unmapped priority is P3, flagged to the PM (DOMAIN.md §2)."""
-    if tracker_priority:
+    if tracker_priority and tracker_priority.strip().lower() not in NO_PRIORITY:
         lowered = {k.lower(): v for k, v in mapping.items()}
         level = lowered.get(tracker_priority.strip().lower())
         if level in P_LEVELS:
@@ -98,7 +99,8 @@ class Evaluated:
     sla: SlaResult
     rules: tuple[Rule, ...]
     worked: dict[tuple[str, str], list[datetime]]
-    spent: dict[tuple[str, str], int]
+    spent: dict[tuple[str, str], int]  # seconds, from `time_source`
+    time_source: dict[tuple[str, str], str]  # tracker | timesheet | estimate | none
     resolved: list[datetime | None]
     now: datetime
 
@@ -115,12 +117,7 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
     hist: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for t in store.client_transitions(client.id):
         hist[(t["tracker"], t["issue_id"])].append(t)
-    spent: dict[tuple[str, str], int] = defaultdict(int)
-    worked: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-    for w in store.client_worklogs(client.id):
-        if w["started_at"] <= now:
-            spent[(w["tracker"], w["issue_id"])] += w["seconds"]
-            worked[(w["tracker"], w["issue_id"])].append(w["started_at"])
+    spent, worked, source = time_spent(store, client, rows, now)
     statuses: dict[str, tuple[str, str]] = {}
     for tracker in {r["tracker"] for r in rows}:
         facts = store.tracker_facts(tracker)
@@ -173,8 +170,52 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
     for i, (level, known) in enumerate(levels):
         rows[i]["_priority"] = level
         rows[i]["_priority_known"] = known
-    return Evaluated(rows, columns, classification, result, rules, worked, spent, resolved,
-                     now)
+    return Evaluated(rows, columns, classification, result, rules, worked, spent, source,
+                     resolved, now)
+
+
+def time_spent(store: Store, client: Any, rows: list[dict[str, Any]], now: datetime,
+               ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], list[datetime]],
+                          dict[tuple[str, str], str]]:
+    """Seconds spent per ticket, when the work started, and where the figure comes from.
+
+    Per ticket, the first source that has something: the tracker's worklogs, then the
+    imported timesheets, then the client's estimate → hours table (Linear estimates);
+    otherwise 0 h from "none". Sources are never added together, so time logged both in
+    Jira and in a time tracker is not counted twice.
+    """
+    tracker_s: dict[tuple[str, str], int] = defaultdict(int)
+    tracker_w: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    for w in store.client_worklogs(client.id):
+        if w["started_at"] <= now:
+            tracker_s[(w["tracker"], w["issue_id"])] += w["seconds"]
+            tracker_w[(w["tracker"], w["issue_id"])].append(w["started_at"])
+    sheet_s: dict[tuple[str, str], int] = defaultdict(int)
+    sheet_w: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    for e in store.client_time_entries(client.id):
+        if e["started_at"] <= now:
+            sheet_s[(e["tracker"], e["issue_id"])] += e["seconds"]
+            sheet_w[(e["tracker"], e["issue_id"])].append(e["started_at"])
+    spent: dict[tuple[str, str], int] = defaultdict(int)
+    worked: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    source: dict[tuple[str, str], str] = {}
+    for r in rows:
+        ident = (r["tracker"], r["issue_id"])
+        if ident in tracker_s:
+            spent[ident], worked[ident], source[ident] = tracker_s[ident], tracker_w[ident], \
+                "tracker"
+        elif ident in sheet_s:
+            spent[ident], worked[ident], source[ident] = sheet_s[ident], sheet_w[ident], \
+                "timesheet"
+        else:
+            points = (r.get("extra") or {}).get("estimate")
+            hours = client.hours_for_estimate(points) if hasattr(
+                client, "hours_for_estimate") else None
+            if hours is not None:
+                spent[ident], source[ident] = round(hours * 3600), "estimate"
+            else:
+                source[ident] = "none"
+    return spent, worked, source
 
 
 def _sla_json(ev: Evaluated, i: int, tz: ZoneInfo) -> dict[str, Any]:
@@ -229,6 +270,7 @@ def tickets_json(ev: Evaluated, settings: Any, *, month: Month | None = None,
             "first_response_at": _iso(from_epoch(float(response), tz), tz),
             "resolved_at": _iso(resolved, tz),
             "time_spent_hours": round(ev.spent[ident] / 3600.0, 2),
+            "time_source": ev.time_source.get(ident, "none"),
             "assignee_email": r["assignee_email"],
             "sla": _sla_json(ev, i, tz),
             "priority_known": r["_priority_known"],
@@ -236,6 +278,7 @@ def tickets_json(ev: Evaluated, settings: Any, *, month: Month | None = None,
             "labels": list(r["labels"] or []), "components": list(r["components"] or []),
             "updated_at": _iso(r["updated_at"], tz),
             "history_complete": bool(r["history_complete"] and r["worklogs_complete"]),
+            "status_type": r.get("status_type"),
         }
         if explain:
             item["classification_trace"] = explain_rules(ev.columns, i, ev.rules)
