@@ -144,7 +144,15 @@ def test_demo_runs_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     for client in ("boulangerie-lemoine", "librairie-des-ecluses", "azur-evasion"):
         items = json.loads((out / f"tickets-{client}.json").read_text(encoding="utf-8"))
         assert len(items) > 50
-        assert all(i["url"].startswith("http://127.0.0.1:") for i in items)
+        if client == "azur-evasion":  # the sample client the demo runs on Linear
+            assert {i["source"] for i in items} == {"linear"}
+            assert all(i["url"].startswith("https://linear.app/") for i in items)
+            timed = [i for i in items if i["time_source"] == "timesheet"]
+            assert len(timed) > 100 and sum(i["time_spent_hours"] for i in timed) > 100
+        else:
+            assert all(i["url"].startswith("http://127.0.0.1:") for i in items)
+            assert {i["source"] for i in items} == {"jira"}
+    assert "Linear n'a pas de worklogs" in text and "réimport : 0 nouvelle entrée" in text
     assert (out / "tmabot.toml").exists() and (out / "tmabot.db").exists()
     assert main(["demo", "--out", str(out), "--quiet"]) == 0  # rerunnable
 

@@ -15,12 +15,17 @@ from rich.markup import escape
 
 from tmabot.config import load_config
 from tmabot.emulators.jira import JiraEmulator
+from tmabot.emulators.linear import LinearEmulator
 from tmabot.emulators.sample import SampleAgency, build_sample_agency
+from tmabot.emulators.sample_linear import move_to_linear
 from tmabot.store import Store
 from tmabot.sync import sync
 from tmabot.tickets import Month, client_tickets, to_csv
+from tmabot.timesheets import import_timesheet
 
 TOKEN_ENV = "TMABOT_DEMO_JIRA_TOKEN"
+LINEAR_KEY_ENV = "TMABOT_DEMO_LINEAR_KEY"
+LINEAR_PROJECT = "AZR"  # the sample client the demo runs on Linear
 
 
 INDICATOR_FR = {"response": "Prise en charge", "resolution": "Résolution",
@@ -65,10 +70,13 @@ def _toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
-def demo_config(agency: SampleAgency, jira_url: str) -> str:
-    """The tmabot.toml an agency like the sample one would write."""
+def demo_config(agency: SampleAgency, jira_url: str, linear_url: str | None = None,
+                linear_projects: tuple[str, ...] = ()) -> str:
+    """The tmabot.toml an agency like the sample one would write (Jira, plus Linear for
+    the clients whose project is in `linear_projects`)."""
     lines = [
-        "# Written by `tmabot demo`: the sample agency on the built-in Jira emulator.",
+        "# Written by `tmabot demo`: the sample agency on the built-in Jira and Linear "
+        "emulators.",
         "[agency]",
         f"name = {_toml_str(agency.name)}",
         f"timezone = {_toml_str(agency.timezone)}",
@@ -86,13 +94,17 @@ def demo_config(agency: SampleAgency, jira_url: str) -> str:
         'email = "bot@agency.example"',
         f'token_env = "{TOKEN_ENV}"',
     ]
+    if linear_url:
+        lines += ["", "[trackers.demo-linear]", 'kind = "linear"',
+                  f"url = {_toml_str(linear_url)}", f'token_env = "{LINEAR_KEY_ENV}"']
     for c in agency.clients:
         lines += [
             "",
             "[[clients]]",
             f"id = {_toml_str(c.id)}",
             f"name = {_toml_str(c.name)}",
-            'tracker = "demo-jira"',
+            "tracker = " + ('"demo-linear"' if c.project_key in linear_projects
+                            else '"demo-jira"'),
             f"projects = [{_toml_str(c.project_key)}]",
             f"slack_channel = {_toml_str(c.slack_channel)}",
             f"report_recipients = {json.dumps(c.report_recipients)}",
@@ -121,14 +133,22 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
 
     console.rule("[bold]tmabot demo")
     agency = build_sample_agency(now)
+    on_linear = next(c for c in agency.clients if c.project_key == LINEAR_PROJECT)
+    linear_sample = move_to_linear(agency.dataset, LINEAR_PROJECT, client_name=on_linear.name,
+                                   org_name=agency.name, url_key="atelier-des-pentes")
     n_issues = len(agency.dataset.issues)
     console.print(f"Agence « {escape(agency.name)} » : {len(agency.clients)} clients, "
-                  f"{n_issues} tickets Jira sur 6 mois (émulateur local, hors ligne).")
+                  f"{n_issues} tickets Jira et {linear_sample.issues} tickets Linear "
+                  f"({escape(on_linear.name)}) sur 6 mois (émulateurs locaux, hors ligne).")
     token = secrets.token_urlsafe(24)
     os.environ[TOKEN_ENV] = token
+    linear_key = "lin_api_" + secrets.token_urlsafe(24)
+    os.environ[LINEAR_KEY_ENV] = linear_key
     config_path = out / "tmabot.toml"
-    with JiraEmulator(agency.dataset, flavour="cloud", token=token) as jira:
-        config_path.write_text(demo_config(agency, jira.url), encoding="utf-8")
+    with JiraEmulator(agency.dataset, flavour="cloud", token=token) as jira, \
+            LinearEmulator(linear_sample.dataset, api_key=linear_key) as linear:
+        config_path.write_text(demo_config(agency, jira.url, linear.endpoint,
+                                           (LINEAR_PROJECT,)), encoding="utf-8")
         settings = load_config(config_path)
         store = Store(settings.agency.database_url)
         tz = ZoneInfo(settings.agency.timezone)
@@ -140,18 +160,33 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
                           f"{c.histories_completed} historiques complétés, "
                           f"{c.worklogs_completed} worklogs complétés")
         first_requests = jira.count()
-        console.print(f"  {first_requests} requêtes HTTP à Jira.")
+        console.print(f"  {first_requests} requêtes HTTP à Jira, {linear.count()} requêtes "
+                      f"GraphQL à Linear.")
+        toggl = out / f"toggl-{on_linear.id}.csv"
+        toggl.write_text(linear_sample.toggl_csv, encoding="utf-8")
+        report = import_timesheet(store, on_linear.id, toggl, tz=agency.timezone)
+        console.print(f"  Linear n'a pas de worklogs : relevé Toggl {toggl.name} importé "
+                      f"({report.format}) : {report.imported} entrées, "
+                      f"{report.seconds / 3600:.1f} h ; réimport : "
+                      f"{import_timesheet(store, on_linear.id, toggl, tz=agency.timezone).imported}"
+                      " nouvelle entrée.")
 
         console.rule("2. Synchronisation incrémentale après une modification")
         issue = agency.dataset.issues[-1]
         dev = agency.dataset.users[0]
         agency.dataset.add_worklog(issue.key, dev.account_id, now - timedelta(minutes=30),
                                    1800, "Analyse complémentaire")
+        moved = linear_sample.dataset.issues[-1]
+        done = next(s for s in linear_sample.dataset.states if s.type == "completed")
+        if moved.state_id != done.id:
+            linear_sample.dataset.move(moved.id, done.id, now - timedelta(minutes=5))
         jira.reset_log()
+        linear.reset_log()
         result = sync(settings, store)
         changed = sum(c.tickets_written for c in result.clients.values())
         console.print(f"  {changed} ticket(s) réécrit(s) ({escape(issue.key)} : nouveau "
-                      f"worklog), {jira.count()} requêtes HTTP.")
+                      f"worklog ; {escape(moved.identifier)} : passé à « {escape(done.name)} » "
+                      f"dans Linear), {jira.count()} requêtes Jira, {linear.count()} Linear.")
 
         console.rule("3. Tickets par client")
         month = Month(now.astimezone(tz).year, now.astimezone(tz).month)
@@ -177,6 +212,6 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
         store.close()
     console.rule()
     console.print(f"Fichiers écrits dans {escape(str(out))} : tmabot.toml, tmabot.db, "
-                  f"tickets-<client>.json/.csv")
+                  f"tickets-<client>.json/.csv, toggl-{on_linear.id}.csv")
     console.print(f"Terminé en {time.perf_counter() - began:.1f} s.")
     return 0
