@@ -86,6 +86,7 @@ def test_a_full_sync_through_gql_validating_every_request_locally(
         conn = _connector(emu, schema=real_schema_sdl)
         store = Store(f"sqlite:///{tmp_path / 's.db'}")
         conn.probe()
+        conn.check_project("INI")
         pages = list(conn.pull("INI", None))
         assert sum(len(p.tickets) for p in pages) == 130
         assert conn.issue_ids("INI") == {i.id for i in ds.issues}
@@ -392,3 +393,17 @@ def test_sync_with_a_real_store_and_the_settings_object(tmp_path: Path,
         assert result.clients["initech"].histories_completed == 1
         assert store.pending_histories("agency-linear", ["initech"]) == []
         store.close()
+
+
+def test_paging_is_exact_when_many_issues_share_one_updated_at(tmp_path: Path) -> None:
+    ds = build(130)
+    same = BASE + timedelta(days=3)
+    for issue in ds.issues:
+        issue.updated_at = same  # a bulk edit: one instant for every issue
+    with LinearEmulator(ds, api_key=KEY) as emu:
+        conn = _connector(emu)
+        keys = [t.key for p in conn.pull("INI", None) for t in p.tickets]
+        again = [t.key for p in conn.pull("INI", same) for t in p.tickets]
+        conn.close()
+    assert len(keys) == len(set(keys)) == 130
+    assert sorted(again) == sorted(keys)

@@ -379,9 +379,9 @@ class LinearEmulator(EmulatorServer):
 
             def history(_info: Any, first: int | None = None, after: str | None = None,
                         **_: Any) -> dict[str, Any]:
-                ordered = sorted(i.history, key=lambda h: (h.created_at, h.id), reverse=True)
-                keys = [(_desc(h.created_at), h.id) for h in ordered]
-                return _connection(ordered, keys, first, after, history_node)
+                keyed = sorted(((_desc(h.created_at), h.id), h) for h in i.history)
+                return _connection([h for _k, h in keyed], [k for k, _h in keyed], first,
+                                   after, history_node)
 
             parent = (next((p for p in ds.issues if p.identifier == i.parent_identifier), None)
                       if i.parent_identifier else None)
@@ -418,9 +418,9 @@ class LinearEmulator(EmulatorServer):
                       and _match_issue(i, flt)]
             by = "updatedAt" if orderBy == "updatedAt" else "createdAt"
             stamp = (lambda i: i.updated_at) if by == "updatedAt" else (lambda i: i.created_at)
-            chosen.sort(key=lambda i: (stamp(i), i.id), reverse=True)
-            keys = [(_desc(stamp(i)), i.id) for i in chosen]
-            return _connection(chosen, keys, first, after, issue_node)
+            keyed = sorted(((_desc(stamp(i)), i.id), i) for i in chosen)  # newest first
+            return _connection([i for _k, i in keyed], [k for k, _i in keyed], first, after,
+                               issue_node)
 
         def issue(_info: Any, id: str) -> dict[str, Any]:  # noqa: A002 - GraphQL's name
             try:
