@@ -336,6 +336,8 @@ def test_timesheet_import_gives_linear_tickets_their_hours(
     assert (items["INI-3"]["time_spent_hours"], items["INI-3"]["time_source"]) == (0.0, "none")
     assert items["INI-4"]["priority"] == "P3" and items["INI-4"]["priority_known"] is False
     assert items["INI-1"]["source"] == "linear"
+    assert items["INI-1"]["tracker_sla"]["slaType"] == "all"  # Linear's own, for comparison
+    assert items["INI-2"]["tracker_sla"]["slaBreachesAt"] is None
 
 
 def test_unreadable_timesheet_is_one_line_exit_2(tmp_path: Path,

@@ -279,6 +279,8 @@ def tickets_json(ev: Evaluated, settings: Any, *, month: Month | None = None,
             "updated_at": _iso(r["updated_at"], tz),
             "history_complete": bool(r["history_complete"] and r["worklogs_complete"]),
             "status_type": r.get("status_type"),
+            # The tracker's own SLA figures (Linear: slaType, slaBreachesAt...), to compare.
+            "tracker_sla": (r.get("extra") or {}).get("sla"),
         }
         if explain:
             item["classification_trace"] = explain_rules(ev.columns, i, ev.rules)
