@@ -153,6 +153,13 @@ def test_demo_runs_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
             assert all(i["url"].startswith("http://127.0.0.1:") for i in items)
             assert {i["source"] for i in items} == {"jira"}
     assert "Linear n'a pas de worklogs" in text and "réimport : 0 nouvelle entrée" in text
+    sla = json.loads(next(out.glob("consumption-azur-evasion-*.json")).read_text())
+    assert (sla["model"], sla["uptime_percent"]) == ("sla", 99.42)
+    assert [n["amount"] for n in sla["credit_notes"] if n["kind"] == "uptime"] == ["120.00"]
+    prepaid = json.loads(next(out.glob("consumption-librairie-des-ecluses-*.json")).read_text())
+    assert prepaid["model"] == "credit_temps" and prepaid["hours_balance"] is not None
+    fixed = json.loads(next(out.glob("consumption-boulangerie-lemoine-*.json")).read_text())
+    assert fixed["model"] == "forfait" and fixed["tickets_included"] == 2
     assert (out / "tmabot.toml").exists() and (out / "tmabot.db").exists()
     assert main(["demo", "--out", str(out), "--quiet"]) == 0  # rerunnable
 

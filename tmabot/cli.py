@@ -8,8 +8,10 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from connectors.errors import TrackerError
 from tmabot import logs
@@ -296,6 +298,108 @@ def cmd_sla(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_consumption(args: argparse.Namespace) -> int:
+    from connectors.uptime import uptime_for
+    from tmabot.months import Month
+    from tmabot.tickets import client_consumption
+
+    settings = _settings(args)
+    client = settings.client(args.client)
+    at = _parse_at(args.at)
+    tz = ZoneInfo(settings.agency.timezone)
+    now = at or datetime.now(UTC)
+    try:
+        month = Month.parse(args.month) if args.month else Month.of(now.astimezone(tz))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    months = [month]
+    if args.history:
+        for _ in range(11):
+            months.insert(0, months[0].previous())
+    store = _store(settings)
+    results = []
+    try:
+        for m in months:
+            start, end = m.bounds(tz)
+            uptime = uptime_for(settings, client, start, end) if client.uptime else None
+            results.append(client_consumption(store, settings, client, m, at=at,
+                                              uptime=uptime))
+    finally:
+        store.close()
+    if args.format == "json":
+        data = [r.as_json() for r in results]
+        print(json.dumps(data if args.history else data[0], ensure_ascii=False, indent=2))
+        return 0
+    if args.history:
+        print_consumption_history(client.name, results)
+    else:
+        print_consumption(client.name, results[0])
+    return 0
+
+
+def _eur(value: Any) -> str:
+    from babel.numbers import format_currency
+
+    return str(format_currency(value, "EUR", locale="fr_FR"))
+
+
+def print_consumption(name: str, c: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    model = {"forfait": "forfait mensuel", "credit_temps": "crédit d'heures",
+             "sla": "contrat SLA"}[c.model]
+    table = Table(title=escape(f"{name} — consommation {c.month} ({model})"),
+                  title_justify="left", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    quota = "illimité" if c.tickets_included is None else str(c.tickets_included)
+    table.add_row("Tickets correctifs", f"{c.tickets_used} / {quota}")
+    if c.model != "credit_temps":
+        table.add_row("Heures Run", f"{_fr(c.run_hours_used, 2)} / "
+                                    f"{_fr(c.run_hours_included, 2)} h")
+    table.add_row("Heures consommées", f"{_fr(c.hours_used, 2)} h")
+    if c.hours_balance is not None:
+        table.add_row("Solde au 1er du mois suivant", f"{_fr(c.hours_balance, 2)} h")
+        proj = c.details.get("projection") or {}
+        if proj.get("runs_out"):
+            table.add_row("Épuisement prévu", f"{proj['runs_out']} (rythme "
+                                              f"{_fr(proj['monthly_pace_hours'], 1)} h/mois)")
+        if c.details.get("low_balance"):
+            table.add_row("Alerte", "[yellow]solde bas : prévoir un rechargement[/]")
+    table.add_row("Hors forfait à facturer", f"{_fr(c.overage_hours, 2)} h — "
+                                             f"{_eur(c.overage_amount)}")
+    if c.uptime_percent is not None:
+        table.add_row("Disponibilité", f"{_fr(c.uptime_percent, 2)} %")
+    for note in c.credit_notes:
+        table.add_row("Avoir", f"{_eur(note['amount'])} — {escape(note['reason'])}")
+    for t in c.details.get("tickets_to_quote", []):
+        table.add_row("À chiffrer", f"{escape(t['key'])} {escape(t['title'][:50])} "
+                                    f"({_fr(t['hours'], 2)} h)")
+    for t in c.details.get("unclassified", []):
+        table.add_row("Non classé", f"{escape(t['key'])} {escape(t['title'][:50])} "
+                                    f"({_fr(t['hours'], 2)} h, non décompté)")
+    _console().print(table)
+
+
+def print_consumption_history(name: str, results: Sequence[Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=escape(f"{name} — 12 derniers mois"), title_justify="left")
+    for col in ("Mois", "Tickets", "Run (h)", "Heures", "Solde (h)", "Hors forfait",
+                "Avoirs"):
+        table.add_column(col, justify="right")
+    for c in results:
+        quota = "∞" if c.tickets_included is None else str(c.tickets_included)
+        credits = sum((n["amount"] for n in c.credit_notes), start=Decimal("0"))
+        table.add_row(c.month, f"{c.tickets_used}/{quota}", _fr(c.run_hours_used, 2),
+                      _fr(c.hours_used, 2),
+                      "—" if c.hours_balance is None else _fr(c.hours_balance, 2),
+                      _eur(c.overage_amount), _eur(credits) if credits else "—")
+    _console().print(table)
+
+
 def cmd_import_timesheet(args: argparse.Namespace) -> int:
     from tmabot.timesheets import TimesheetError, import_timesheet
 
@@ -375,6 +479,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true",
                    help="show, per ticket, the classification rules tried and why the "
                         "winner matched")
+
+    p = add("consumption", cmd_consumption, "what a client's plan consumed in a month")
+    p.add_argument("--client", metavar="ID", required=True)
+    p.add_argument("--month", metavar="YYYY-MM", help="default: the current month")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--at", metavar="ISO8601", help="evaluate as of that instant")
+    p.add_argument("--history", action="store_true",
+                   help="the 12 months up to --month, one line each")
 
     p = add("import-timesheet", cmd_import_timesheet,
             "load time entries from a Toggl Track, Clockify, Harvest or generic CSV export")

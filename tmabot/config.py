@@ -546,12 +546,28 @@ class ContractSettings(_Model):
         return TIER_DEFAULTS[self.tier][1] if self.tier else 0.0
 
 
+class MaintenanceWindow(_Model):
+    """Planned downtime announced to the client: not counted against the uptime."""
+
+    start: datetime  # a TOML datetime; without an offset, the agency's time zone
+    end: datetime
+    reason: str = "maintenance planifiée"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceWindow:
+        if self.end <= self.start:
+            raise _Problems([(("end",), "must be after start")])
+        return self
+
+
 class UptimeSettings(_Model):
     kind: Literal["uptimerobot", "csv"]
     api_key_env: EnvName | None = None
     monitor_id: Annotated[NonEmptyStr | None, BeforeValidator(_monitor_id)] = None
     url: HttpUrl = "https://api.uptimerobot.com/v2/"
     path: Path | None = None
+    maintenance_windows: tuple[MaintenanceWindow, ...] = ()
+    timeout_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("url")
     @classmethod

@@ -13,17 +13,21 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.markup import escape
 
+from connectors.uptime import uptime_for
 from tmabot.config import load_config
 from tmabot.emulators.jira import JiraEmulator
 from tmabot.emulators.linear import LinearEmulator
 from tmabot.emulators.sample import SampleAgency, build_sample_agency
 from tmabot.emulators.sample_linear import move_to_linear
+from tmabot.emulators.uptimerobot import Monitor, UptimeRobotEmulator
+from tmabot.months import Month
 from tmabot.store import Store
 from tmabot.sync import sync
-from tmabot.tickets import Month, client_tickets, to_csv
+from tmabot.tickets import client_consumption, client_tickets, to_csv
 from tmabot.timesheets import import_timesheet
 
 TOKEN_ENV = "TMABOT_DEMO_JIRA_TOKEN"
+UPTIME_KEY_ENV = "TMABOT_DEMO_UPTIMEROBOT_KEY"
 LINEAR_KEY_ENV = "TMABOT_DEMO_LINEAR_KEY"
 LINEAR_PROJECT = "AZR"  # the sample client the demo runs on Linear
 
@@ -66,12 +70,38 @@ def show_classification_and_sla(console: Console, name: str, items: list[dict]) 
                       f"{escape(t['title'][:60])}")
 
 
+def _uptime_sources(agency: SampleAgency, out: Path, month: Month,
+                    ) -> tuple[Monitor, str, str]:
+    """An UptimeRobot monitor for the SLA client (99.42 % last month: a 5 % credit note,
+    plus a down during an announced maintenance window, not counted) and an incidents CSV
+    for the forfait client."""
+    tz = ZoneInfo(agency.timezone)
+    first = month.start(tz)
+    monitor = Monitor("778899", "Azur Évasion — réservation", "https://azur-evasion.example",
+                      [(first + timedelta(days=9, hours=14),
+                        first + timedelta(days=9, hours=14, seconds=10_800),
+                        "Erreur 502 sur l'API de réservation"),
+                       (first + timedelta(days=20, hours=3),
+                        first + timedelta(days=20, hours=3, seconds=4_234),
+                        "Timeout de la base de données"),
+                       (first + timedelta(hours=23, minutes=10),
+                        first + timedelta(hours=23, minutes=50), "Maintenance")])
+    forfait = next(c for c in agency.clients if c.model == "forfait")
+    start = (first + timedelta(days=19, hours=14)).replace(tzinfo=None)
+    (out / f"uptime-{forfait.id}.csv").write_text(
+        "start,end,reason\n"
+        f"{start.isoformat()},{(start + timedelta(minutes=18)).isoformat()},"
+        "Hébergeur : redémarrage du serveur\n", encoding="utf-8")
+    return monitor, forfait.id, "ur-" + secrets.token_urlsafe(16)
+
+
 def _toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
 def demo_config(agency: SampleAgency, jira_url: str, linear_url: str | None = None,
-                linear_projects: tuple[str, ...] = ()) -> str:
+                linear_projects: tuple[str, ...] = (),
+                uptime: dict[str, list[str]] | None = None) -> str:
     """The tmabot.toml an agency like the sample one would write (Jira, plus Linear for
     the clients whose project is in `linear_projects`)."""
     lines = [
@@ -120,6 +150,11 @@ def demo_config(agency: SampleAgency, jira_url: str, linear_url: str | None = No
             credits = ", ".join(f"{{ date = {d.isoformat()}, hours = {h:g} }}"
                                 for d, h in c.credits)
             lines.append(f"credits = [ {credits} ]")
+        if c.model == "sla":
+            lines += ["uptime_credits = [ { below = 99.5, percent = 5 }, "
+                      "{ below = 99.0, percent = 10 } ]",
+                      "resolution_credit = { percent_per_hour = 2, max_percent = 20 }"]
+        lines += (uptime or {}).get(c.id, [])
     return "\n".join(lines) + "\n"
 
 
@@ -145,10 +180,25 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
     linear_key = "lin_api_" + secrets.token_urlsafe(24)
     os.environ[LINEAR_KEY_ENV] = linear_key
     config_path = out / "tmabot.toml"
+    last_month = Month.of(now.astimezone(ZoneInfo(agency.timezone))).previous()
+    monitor, csv_client, robot_key = _uptime_sources(agency, out, last_month)
+    os.environ[UPTIME_KEY_ENV] = robot_key
     with JiraEmulator(agency.dataset, flavour="cloud", token=token) as jira, \
-            LinearEmulator(linear_sample.dataset, api_key=linear_key) as linear:
+            LinearEmulator(linear_sample.dataset, api_key=linear_key) as linear, \
+            UptimeRobotEmulator([monitor], api_key=robot_key) as robot:
+        uptime = {
+            on_linear.id: ["", "[clients.uptime]", 'kind = "uptimerobot"',
+                           f'api_key_env = "{UPTIME_KEY_ENV}"', f'monitor_id = "{monitor.id}"',
+                           f"url = {_toml_str(robot.base_url)}",
+                           "maintenance_windows = [ { start = "
+                           f"{last_month.first_day().isoformat()}T23:00:00, end = "
+                           f"{last_month.first_day().replace(day=2).isoformat()}T01:00:00, "
+                           'reason = "Migration PHP 8.3 annoncée" } ]'],
+            csv_client: ["", "[clients.uptime]", 'kind = "csv"',
+                         f'path = "uptime-{csv_client}.csv"'],
+        }
         config_path.write_text(demo_config(agency, jira.url, linear.endpoint,
-                                           (LINEAR_PROJECT,)), encoding="utf-8")
+                                           (LINEAR_PROJECT,), uptime), encoding="utf-8")
         settings = load_config(config_path)
         store = Store(settings.agency.database_url)
         tz = ZoneInfo(settings.agency.timezone)
@@ -209,6 +259,18 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
         for client in settings.clients:
             items = client_tickets(store, settings, client)
             show_classification_and_sla(console, client.name, items)
+
+        console.rule(f"5. Consommation des forfaits — {last_month}")
+        start, end = last_month.bounds(tz)
+        for client in settings.clients:
+            up = uptime_for(settings, client, start, end) if client.uptime else None
+            c = client_consumption(store, settings, client, last_month, at=now, uptime=up)
+            (out / f"consumption-{client.id}-{last_month}.json").write_text(
+                json.dumps(c.as_json(), ensure_ascii=False, indent=2), encoding="utf-8")
+            from tmabot.cli import print_consumption
+
+            print_consumption(client.name, c)
+        console.print(f"  {robot.count()} requête(s) à l'émulateur UptimeRobot.")
         store.close()
     console.rule()
     console.print(f"Fichiers écrits dans {escape(str(out))} : tmabot.toml, tmabot.db, "

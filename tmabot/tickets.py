@@ -8,7 +8,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from tmabot.calendar import BusinessCalendar, from_epoch
 from tmabot.classify import Classification, Rule, TicketColumns, rules_from_config
 from tmabot.classify import explain as explain_rules
 from tmabot.engine import run_batch
+from tmabot.months import Month
 from tmabot.sla import (
     INDICATORS,
     STATES,
@@ -58,32 +59,6 @@ def resolution_at(transitions: Iterable[Mapping[str, Any]],
     return last
 
 
-@dataclass(frozen=True)
-class Month:
-    year: int
-    month: int
-
-    @classmethod
-    def parse(cls, text: str) -> Month:
-        try:
-            y, m = text.split("-")
-            month = cls(int(y), int(m))
-        except ValueError:
-            raise ValueError(f"--month {text!r}: expected YYYY-MM, e.g. 2026-10") from None
-        if not 1 <= month.month <= 12:
-            raise ValueError(f"--month {text!r}: month must be 01 to 12")
-        return month
-
-    def bounds(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
-        """[start, end) of the calendar month in the agency's zone."""
-        start = datetime(self.year, self.month, 1, tzinfo=tz)
-        nxt = date(self.year + (self.month == 12), self.month % 12 + 1, 1)
-        return start, datetime(nxt.year, nxt.month, 1, tzinfo=tz)
-
-    def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
-
-
 def _iso(value: datetime | None, tz: ZoneInfo) -> str | None:
     """ISO 8601 with the agency's offset; whole seconds unless the tracker gave millis."""
     return value.astimezone(tz).isoformat() if value is not None else None
@@ -101,6 +76,7 @@ class Evaluated:
     worked: dict[tuple[str, str], list[datetime]]
     spent: dict[tuple[str, str], int]  # seconds, from `time_source`
     time_source: dict[tuple[str, str], str]  # tracker | timesheet | estimate | none
+    entries: dict[tuple[str, str], list[tuple[datetime, int]]]  # (start, seconds)
     resolved: list[datetime | None]
     now: datetime
 
@@ -117,7 +93,8 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
     hist: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for t in store.client_transitions(client.id):
         hist[(t["tracker"], t["issue_id"])].append(t)
-    spent, worked, source = time_spent(store, client, rows, now)
+    spent, entries, source = time_spent(store, client, rows, now)
+    worked = {ident: [start for start, _s in items] for ident, items in entries.items()}
     statuses: dict[str, tuple[str, str]] = {}
     for tracker in {r["tracker"] for r in rows}:
         facts = store.tracker_facts(tracker)
@@ -171,11 +148,12 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
         rows[i]["_priority"] = level
         rows[i]["_priority_known"] = known
     return Evaluated(rows, columns, classification, result, rules, worked, spent, source,
-                     resolved, now)
+                     entries, resolved, now)
 
 
 def time_spent(store: Store, client: Any, rows: list[dict[str, Any]], now: datetime,
-               ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], list[datetime]],
+               ) -> tuple[dict[tuple[str, str], int],
+                          dict[tuple[str, str], list[tuple[datetime, int]]],
                           dict[tuple[str, str], str]]:
     """Seconds spent per ticket, when the work started, and where the figure comes from.
 
@@ -185,19 +163,19 @@ def time_spent(store: Store, client: Any, rows: list[dict[str, Any]], now: datet
     Jira and in a time tracker is not counted twice.
     """
     tracker_s: dict[tuple[str, str], int] = defaultdict(int)
-    tracker_w: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    tracker_w: dict[tuple[str, str], list[tuple[datetime, int]]] = defaultdict(list)
     for w in store.client_worklogs(client.id):
         if w["started_at"] <= now:
             tracker_s[(w["tracker"], w["issue_id"])] += w["seconds"]
-            tracker_w[(w["tracker"], w["issue_id"])].append(w["started_at"])
+            tracker_w[(w["tracker"], w["issue_id"])].append((w["started_at"], w["seconds"]))
     sheet_s: dict[tuple[str, str], int] = defaultdict(int)
-    sheet_w: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    sheet_w: dict[tuple[str, str], list[tuple[datetime, int]]] = defaultdict(list)
     for e in store.client_time_entries(client.id):
         if e["started_at"] <= now:
             sheet_s[(e["tracker"], e["issue_id"])] += e["seconds"]
-            sheet_w[(e["tracker"], e["issue_id"])].append(e["started_at"])
+            sheet_w[(e["tracker"], e["issue_id"])].append((e["started_at"], e["seconds"]))
     spent: dict[tuple[str, str], int] = defaultdict(int)
-    worked: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    worked: dict[tuple[str, str], list[tuple[datetime, int]]] = defaultdict(list)
     source: dict[tuple[str, str], str] = {}
     for r in rows:
         ident = (r["tracker"], r["issue_id"])
@@ -256,7 +234,7 @@ def tickets_json(ev: Evaluated, settings: Any, *, month: Month | None = None,
         if start is not None and end is not None and not (
                 start <= r["created_at"] < end
                 or (resolved is not None and start <= resolved < end)
-                or any(start <= s < end for s in ev.worked[ident])):
+                or any(start <= s < end for s in ev.worked.get(ident, ()))):
             continue
         response = ev.sla.response_at[i]
         item = {
@@ -286,6 +264,52 @@ def tickets_json(ev: Evaluated, settings: Any, *, month: Month | None = None,
             item["classification_trace"] = explain_rules(ev.columns, i, ev.rules)
         out.append(item)
     return out
+
+
+def ticket_uses(ev: Evaluated) -> list[Any]:
+    """The evaluated tickets as consumption.TicketUse (their time from `time_source`; an
+    estimate counts at the ticket's resolution, not before)."""
+    from tmabot.consumption import Indicator, TicketUse, Work
+
+    out = []
+    for i, r in enumerate(ev.rows):
+        ident = (r["tracker"], r["issue_id"])
+        work = [Work(start, seconds) for start, seconds in ev.entries.get(ident, [])]
+        if ev.time_source.get(ident) == "estimate" and ev.resolved[i] is not None:
+            work = [Work(ev.resolved[i], ev.spent[ident])]  # type: ignore[arg-type]
+        indicators = []
+        for name in INDICATORS:
+            ind = ev.sla.indicators[name]
+            stop = float(ind.stop[i])
+            target = float(ind.target[i])
+            indicators.append(Indicator(
+                name, STATES[int(ind.state[i])],
+                None if stop != stop else datetime.fromtimestamp(stop, UTC),
+                float(ind.elapsed[i]), None if target != target else target))
+        out.append(TicketUse(
+            key=r["key"], title=r["title"], category=str(ev.classification.category[i]),
+            scope=str(ev.classification.scope[i]), priority=r["_priority"],
+            created_at=r["created_at"], work=tuple(work), indicators=tuple(indicators),
+            url=r["url"]))
+    return out
+
+
+def client_consumption(store: Store, settings: Any, client: Any, month: Month, *,
+                       at: datetime | None = None, uptime: Any = None) -> Any:
+    """The month's consumption, with SLA figures as of the month's end (or `at`)."""
+    from tmabot.consumption import UptimeFigure, consumption
+
+    tz = ZoneInfo(settings.agency.timezone)
+    _start, end = month.bounds(tz)
+    now = at or datetime.now(UTC)
+    ev = evaluate(store, settings, client, at=min(now, end))
+    figure = UptimeFigure(uptime.percent, uptime.incidents) if uptime is not None else None
+    result = consumption(client.contract, ticket_uses(ev), month, tz, uptime=figure)
+    if uptime is not None:
+        result.details["uptime"] = {"percent": uptime.percent, "incidents": uptime.incidents,
+                                    "source": uptime.source,
+                                    "provider_percent": uptime.provider_percent}
+    return result
 
 
 CSV_COLUMNS = ("key", "title", "priority", "tracker_priority", "status", "status_category",
