@@ -267,3 +267,53 @@ def test_month_helpers() -> None:
     start, end = Month(2026, 10).bounds(PARIS)
     # The DST change on 25 Oct adds an hour to October.
     assert end.timestamp() - start.timestamp() == timedelta(days=31, hours=1).total_seconds()
+
+
+def test_every_month_of_the_sample_agency_reconciles(tmp_path: Any) -> None:
+    """Synced from the emulator: for each client-month, prepaid hours drawn + out of plan
+    = the month's counted worklogs rounded up, to the second; forfait hours = the month's
+    in-scope worklogs; every amount is a whole number of cents."""
+    import os
+
+    from tmabot.config import load_config
+    from tmabot.demo import TOKEN_ENV, demo_config
+    from tmabot.emulators.jira import JiraEmulator
+    from tmabot.emulators.sample import build_sample_agency
+    from tmabot.store import Store
+    from tmabot.sync import sync
+    from tmabot.tickets import evaluate, ticket_uses
+
+    now = datetime(2026, 11, 25, 10, tzinfo=PARIS)
+    agency = build_sample_agency(now)
+    os.environ[TOKEN_ENV] = "sample-token"
+    with JiraEmulator(agency.dataset, token="sample-token") as jira:
+        cfg = tmp_path / "tmabot.toml"
+        cfg.write_text(demo_config(agency, jira.url), encoding="utf-8")
+        settings = load_config(cfg)
+        store = Store(settings.agency.database_url)
+        sync(settings, store)
+    checked = 0
+    for client in settings.clients:
+        uses = ticket_uses(evaluate(store, settings, client, at=now))
+        month = Month.of(client.contract.start)
+        while month <= Month(2026, 11):
+            c = consumption(client.contract, uses, month, PARIS)
+            start, end = month.bounds(PARIS)
+            counted = [w.seconds for t in uses if t.scope == "included" for w in t.work
+                       if max(start, datetime.combine(client.contract.start,
+                                                      datetime.min.time(), PARIS))
+                       <= w.started_at < end]
+            if client.contract.model == "credit_temps":
+                unit = client.contract.rounding_minutes * 60
+                rounded = sum(-(-s // unit) * unit for s in counted)
+                assert round((c.hours_used + c.overage_hours) * 3600) == rounded, month
+            else:
+                assert round(c.hours_used * 3600) == sum(counted), month
+                assert c.overage_hours <= c.hours_used
+            assert c.overage_amount == c.overage_amount.quantize(Decimal("0.01"))
+            for note in c.credit_notes:
+                assert note["amount"] == note["amount"].quantize(Decimal("0.01"))
+            checked += 1
+            month = month.next()
+    store.close()
+    assert checked >= 15
