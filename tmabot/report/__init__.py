@@ -1,0 +1,1 @@
+"""The monthly client report: assemble (facts) → charts → render (HTML, PDF, Markdown, JSON)."""
