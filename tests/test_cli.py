@@ -80,7 +80,7 @@ def test_db_upgrade(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("TEST_JIRA_TOKEN", TOKEN)
     cfg = write_config(tmp_path, "http://127.0.0.1:9")
     assert main(["db", "upgrade", "--config", str(cfg)]) == 0
-    assert "revision 0002" in capsys.readouterr().out
+    assert "revision 0003" in capsys.readouterr().out
 
 
 def test_unreachable_tracker_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -158,6 +158,9 @@ def test_demo_runs_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert [n["amount"] for n in sla["credit_notes"] if n["kind"] == "uptime"] == ["120.00"]
     prepaid = json.loads(next(out.glob("consumption-librairie-des-ecluses-*.json")).read_text())
     assert prepaid["model"] == "credit_temps" and prepaid["hours_balance"] is not None
+    for client in ("boulangerie-lemoine", "librairie-des-ecluses", "azur-evasion"):
+        for ext in ("html", "pdf", "md", "json", "eml"):
+            assert len(list((out / "rapports").glob(f"{client}-*.{ext}"))) == 1, (client, ext)
     fixed = json.loads(next(out.glob("consumption-boulangerie-lemoine-*.json")).read_text())
     assert fixed["model"] == "forfait" and fixed["tickets_included"] == 2
     assert (out / "tmabot.toml").exists() and (out / "tmabot.db").exists()

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.errors import TrackerError
 from tmabot import logs
+from tmabot.notify.email import EmailError
 from tmabot.store import Store, StoreError
 
 log = logging.getLogger("tmabot")
@@ -400,6 +401,40 @@ def print_consumption_history(name: str, results: Sequence[Any]) -> None:
     _console().print(table)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from tmabot import report
+    from tmabot.months import Month
+
+    settings = _settings(args)
+    client = settings.client(args.client)
+    try:
+        month = Month.parse(args.month)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    formats = tuple(f.strip() for f in (args.format or ",".join(settings.report.formats))
+                    .split(",") if f.strip())
+    unknown = [f for f in formats if f not in report.FORMATS]
+    if unknown or not formats:
+        raise UsageError(f"--format: {', '.join(unknown) or 'nothing'} is not one of "
+                         f"{', '.join(report.FORMATS)}")
+    if args.send or args.resend:
+        if settings.email is None:
+            raise UsageError("report --send needs an [email] section in the config")
+        if not client.report_recipients:
+            raise UsageError(f"clients: {client.id} has no report_recipients to email")
+    store = _store(settings)
+    try:
+        data = report.build(store, settings, client, month, at=_parse_at(args.at))
+        for path in report.write(data, settings, formats, Path(args.out)):
+            print(path)
+        if args.send or args.resend:
+            outcome = report.send(store, settings, client, data, resend=args.resend)
+            print(outcome.message)
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_import_timesheet(args: argparse.Namespace) -> int:
     from tmabot.timesheets import TimesheetError, import_timesheet
 
@@ -480,6 +515,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show, per ticket, the classification rules tried and why the "
                         "winner matched")
 
+    p = add("report", cmd_report, "a client's monthly report (HTML, PDF, Markdown, JSON)")
+    p.add_argument("--client", metavar="ID", required=True)
+    p.add_argument("--month", metavar="YYYY-MM", required=True)
+    p.add_argument("--format", metavar="FORMATS",
+                   help="comma-separated: html,pdf,md,json (default: [report] formats)")
+    p.add_argument("--out", metavar="DIR", default=".", help="where to write the files")
+    p.add_argument("--send", action="store_true",
+                   help="email it to the client's report_recipients, once per month")
+    p.add_argument("--resend", action="store_true", help="email it again even if sent")
+    p.add_argument("--at", metavar="ISO8601", help="evaluate as of that instant")
+
     p = add("consumption", cmd_consumption, "what a client's plan consumed in a month")
     p.add_argument("--client", metavar="ID", required=True)
     p.add_argument("--month", metavar="YYYY-MM", help="default: the current month")
@@ -541,6 +587,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tmabot: {logs.redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except StoreError as exc:
+        print(f"tmabot: {logs.redact(str(exc))}", file=sys.stderr)
+        return 1
+    except EmailError as exc:
         print(f"tmabot: {logs.redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.markup import escape
 
+import tmabot.report as monthly
 from connectors.uptime import uptime_for
 from tmabot.config import load_config
 from tmabot.emulators.jira import JiraEmulator
@@ -68,6 +69,21 @@ def show_classification_and_sla(console: Console, name: str, items: list[dict]) 
                       f"{STATE_FR[i['state']]}[/] {escape(t['key'])} {t['priority']} "
                       f"{INDICATOR_FR[ind].lower()} — échéance {escape(due)} — "
                       f"{escape(t['title'][:60])}")
+
+
+def report_email(data: dict, settings: object, client: object) -> object:
+    """The email `report --send` would send, kept as an .eml file (the demo has no SMTP)."""
+    from tmabot.notify.email import build_message
+    from tmabot.report.render import email_html, render
+
+    rendered = render(data, settings, ("pdf",), for_email=True)
+    assert rendered.pdf is not None
+    return build_message(
+        sender="TMA Atelier des Pentes <tma@atelier-des-pentes.fr>",
+        recipients=list(client.report_recipients),  # type: ignore[attr-defined]
+        subject=rendered.subject, text=rendered.text,
+        html=email_html(data, settings, rendered.charts), images=rendered.charts,
+        attachment=(f"{data['client']}-{data['month']}.pdf", rendered.pdf))
 
 
 def _uptime_sources(agency: SampleAgency, out: Path, month: Month,
@@ -273,9 +289,22 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
 
             print_consumption(client.name, c)
         console.print(f"  {robot.count()} requête(s) à l'émulateur UptimeRobot.")
+
+        console.rule(f"6. Rapports mensuels — {last_month}")
+        reports = out / "rapports"
+        for client in settings.clients:
+            data = monthly.build(store, settings, client, last_month, at=now)
+            written = monthly.write(data, settings, monthly.FORMATS, reports)
+            eml = reports / f"{client.id}-{last_month}.eml"
+            eml.write_bytes(report_email(data, settings, client).as_bytes())
+            console.print(f"  {escape(client.name)} : "
+                          + ", ".join(p.name for p in written) + f", {eml.name}")
+            for line in data["summary"]:
+                console.print(f"    {escape(line)}")
         store.close()
     console.rule()
     console.print(f"Fichiers écrits dans {escape(str(out))} : tmabot.toml, tmabot.db, "
-                  f"tickets-<client>.json/.csv, toggl-{on_linear.id}.csv")
+                  f"tickets-<client>.json/.csv, toggl-{on_linear.id}.csv, "
+                  f"consumption-*.json, rapports/ (HTML, PDF, Markdown, JSON, .eml)")
     console.print(f"Terminé en {time.perf_counter() - began:.1f} s.")
     return 0

@@ -1,1 +1,91 @@
 """The monthly client report: assemble (facts) → charts → render (HTML, PDF, Markdown, JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tmabot.months import Month
+
+FORMATS = ("html", "pdf", "md", "json")
+
+
+@dataclass
+class SendOutcome:
+    sent: bool
+    message: str
+
+
+def build(store: Any, settings: Any, client: Any, month: Month, *,
+          at: datetime | None = None) -> dict[str, Any]:
+    """The report's data for a client-month (uptime fetched from the client's source)."""
+    from connectors.uptime import uptime_for
+    from tmabot.report.assemble import assemble
+
+    tz = ZoneInfo(settings.agency.timezone)
+    start, end = month.bounds(tz)
+    uptime = uptime_for(settings, client, start, end) if client.uptime else None
+    return assemble(store, settings, client, month, at=at, uptime=uptime)
+
+
+def write(data: dict[str, Any], settings: Any, formats: tuple[str, ...], out: Path) -> list[Path]:
+    """`{client}-{month}.{ext}` files in `out`, for the asked formats."""
+    from tmabot.report.render import render
+
+    out.mkdir(parents=True, exist_ok=True)
+    rendered = render(data, settings, formats)
+    written = []
+    for fmt in formats:
+        path = out / f"{data['client']}-{data['month']}.{fmt}"
+        value = getattr(rendered, fmt)
+        if isinstance(value, bytes):
+            path.write_bytes(value)
+        else:
+            path.write_text(value or "", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def send(store: Any, settings: Any, client: Any, data: dict[str, Any], *,
+         resend: bool = False, now: datetime | None = None) -> SendOutcome:
+    """Email the report to the client's recipients, once per client-month.
+
+    The ledger row is claimed before the send and marked sent after it; a failed send
+    releases the claim (nothing recorded). A claim left by a crash blocks automatic
+    resends: better a report the PM re-sends by hand than one the client gets twice.
+    """
+    from tmabot.notify.email import EmailError, build_message
+    from tmabot.notify.email import send as smtp_send
+    from tmabot.report.render import email_html, render
+
+    when = now or datetime.now(UTC)
+    period = data["month"]
+    if not store.claim_delivery(client.id, period, "email", now=when, force=resend):
+        row = store.delivery(client.id, period, "email") or {}
+        if row.get("status") == "sent":
+            return SendOutcome(False, f"{client.id} {period}: already emailed on "
+                                      f"{row['sent_at']:%Y-%m-%d %H:%M} UTC (--resend to send "
+                                      "it again)")
+        return SendOutcome(False, f"{client.id} {period}: a previous send did not finish "
+                                  "(crash or another instance): check the mailbox, then "
+                                  "use --resend")
+    try:
+        rendered = render(data, settings, ("pdf",), for_email=True)
+        html = email_html(data, settings, rendered.charts)
+        assert rendered.pdf is not None
+        msg = build_message(
+            sender=settings.email.from_address, recipients=list(client.report_recipients),
+            subject=rendered.subject, text=rendered.text, html=html, images=rendered.charts,
+            attachment=(f"{data['client']}-{period}.pdf", rendered.pdf))
+        smtp_send(msg, settings)
+    except (EmailError, Exception):
+        store.release_delivery(client.id, period, "email")
+        raise
+    store.mark_delivered(client.id, period, "email", now=datetime.now(UTC),
+                         detail=f"{msg['Message-ID']} to {len(client.report_recipients)} "
+                                "recipient(s)")
+    return SendOutcome(True, f"{client.id} {period}: emailed to "
+                             f"{len(client.report_recipients)} recipient(s)")

@@ -161,9 +161,21 @@ def render(data: dict[str, Any], settings: Any, formats: tuple[str, ...], *,
     if "html" in formats or "pdf" in formats:
         out.html = env.get_template("report.html.j2").render(html_ctx)
     if "pdf" in formats:
-        from weasyprint import HTML
+        import logging
 
-        out.pdf = HTML(string=out.html, base_url=str(TEMPLATES_DIR)).write_pdf()
+        # WeasyPrint warns about font subsetting backends on every run: not our user's
+        # business (the PDF is fine either way).
+        logging.getLogger("weasyprint").setLevel(logging.ERROR)
+        logging.getLogger("fontTools").setLevel(logging.ERROR)
+
+        import warnings
+
+        with warnings.catch_warnings():
+            # Font subsetting falls back to fontTools without HarfBuzz-Subset: fine here.
+            warnings.filterwarnings("ignore", message=".*HarfBuzz", category=DeprecationWarning)
+            from weasyprint import HTML
+
+            out.pdf = HTML(string=out.html, base_url=str(TEMPLATES_DIR)).write_pdf()
     if "md" in formats:
         out.md = env.get_template("report.md.j2").render(
             _context(data, settings, t, lambda name: ""))

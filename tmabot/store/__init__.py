@@ -36,6 +36,7 @@ from connectors.base import (
 )
 from tmabot.store.tables import (
     WALL_CLOCK_COLUMNS,
+    deliveries,
     metadata,
     sync_cursors,
     tickets,
@@ -426,6 +427,52 @@ class Store:
             return [dict(r) for r in conn.execute(select(time_entries).where(
                 time_entries.c.client_id == client_id).order_by(
                     time_entries.c.started_at, time_entries.c.entry_id)).mappings()]
+
+    # -- the deliveries ledger -------------------------------------------------------
+    def delivery(self, client_id: str, period: str, channel: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(deliveries).where(
+                deliveries.c.client_id == client_id, deliveries.c.period == period,
+                deliveries.c.channel == channel)).mappings().first()
+            return dict(row) if row else None
+
+    def claim_delivery(self, client_id: str, period: str, channel: str, *, now: datetime,
+                       force: bool = False) -> bool:
+        """Take the right to send (client, period, channel). False when it was sent or is
+        being sent — by this process earlier, a crashed run or another instance. The unique
+        key makes two instances racing for it get one winner."""
+        from sqlalchemy.exc import IntegrityError
+
+        with self.engine.begin() as conn:
+            if force:
+                conn.execute(delete(deliveries).where(
+                    deliveries.c.client_id == client_id, deliveries.c.period == period,
+                    deliveries.c.channel == channel))
+            savepoint = conn.begin_nested()  # a failed insert must not poison the outer one
+            try:
+                conn.execute(deliveries.insert().values(
+                    client_id=client_id, period=period, channel=channel, status="sending",
+                    claimed_at=now))
+                savepoint.commit()
+            except IntegrityError:
+                savepoint.rollback()
+                return False
+        return True
+
+    def mark_delivered(self, client_id: str, period: str, channel: str, *, now: datetime,
+                       detail: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(deliveries).where(
+                deliveries.c.client_id == client_id, deliveries.c.period == period,
+                deliveries.c.channel == channel).values(status="sent", sent_at=now,
+                                                        detail=detail))
+
+    def release_delivery(self, client_id: str, period: str, channel: str) -> None:
+        """The send failed before anything left: forget the claim (no ledger row)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(deliveries).where(
+                deliveries.c.client_id == client_id, deliveries.c.period == period,
+                deliveries.c.channel == channel, deliveries.c.status == "sending"))
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -142,6 +142,20 @@ time_entries = Table(
     Index(None, "tracker", "issue_id"),
 )
 
+# 0003: what went out, once per client-month and channel (email, slack). A row is claimed
+# (status "sending") before the send and marked "sent" after; a claim left by a crash
+# blocks automatic resends (`--resend` forces one).
+deliveries = Table(
+    "deliveries", metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("period", String(16), primary_key=True),  # "2026-10"
+    Column("channel", String(16), primary_key=True),  # email | slack
+    Column("status", String(16), nullable=False),  # sending | sent
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("detail", Text),  # message id, recipients (never secrets)
+)
+
 sync_cursors = Table(
     "sync_cursors", metadata,
     Column("tracker", String(64), primary_key=True),
@@ -165,4 +179,5 @@ tracker_meta = Table(
 
 # Columns that record when tmabot ran, not what the tracker holds.
 WALL_CLOCK_COLUMNS = {("sync_cursors", "last_run_at"), ("sync_cursors", "last_full_at"),
-                      ("tracker_meta", "checked_at"), ("time_entries", "imported_at")}
+                      ("tracker_meta", "checked_at"), ("time_entries", "imported_at"),
+                      ("deliveries", "claimed_at"), ("deliveries", "sent_at")}

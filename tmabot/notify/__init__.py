@@ -1,0 +1,1 @@
+"""Outgoing messages: email (monthly reports); Slack comes next."""
