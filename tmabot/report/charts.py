@@ -26,9 +26,12 @@ plt.rcParams.update({"font.family": "DejaVu Sans", "font.size": 9,
                      "axes.spines.top": False, "axes.spines.right": False})
 
 
-def _png(fig: Figure) -> bytes:
+def _png(fig: Figure, *, left: float = 0.2, bottom: float = 0.2, top: float = 0.84) -> bytes:
+    """Fixed margins instead of bbox_inches="tight" (which draws the figure twice) and light
+    PNG compression: a report's four charts in a fraction of the time."""
+    fig.subplots_adjust(left=left, right=0.97, top=top, bottom=bottom)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
     plt.close(fig)
     return buf.getvalue()
 
@@ -55,7 +58,7 @@ def gauge(used: float, included: float | None, *, title: str, unit: str, t: Text
     ax.spines["left"].set_visible(False)
     ax.set_title(f"{title} : {label}" if t.fr else f"{title}: {label}", loc="left",
                  fontsize=10, color=BLUES[0], fontweight="bold")
-    return _png(fig)
+    return _png(fig, left=0.03, bottom=0.3, top=0.62)
 
 
 def categories(counts: dict[str, int], *, title: str, t: Text) -> bytes:
@@ -71,7 +74,7 @@ def categories(counts: dict[str, int], *, title: str, t: Text) -> bytes:
     ax.set_xticks([])
     ax.spines["bottom"].set_visible(False)
     ax.set_title(title, loc="left", fontsize=10, color=BLUES[0])
-    return _png(fig)
+    return _png(fig, left=0.22, bottom=0.05, top=0.88)
 
 
 def sla(compliance: dict[str, dict[str, Any]], *, title: str, t: Text) -> bytes:
@@ -96,7 +99,7 @@ def sla(compliance: dict[str, dict[str, Any]], *, title: str, t: Text) -> bytes:
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=8,
               frameon=False)
     ax.set_title(title, loc="left", fontsize=10, color=BLUES[0])
-    return _png(fig)
+    return _png(fig, left=0.2, bottom=0.3, top=0.85)
 
 
 def trend(points: list[dict[str, Any]], *, title: str, t: Text, tickets_label: str,
@@ -126,7 +129,7 @@ def trend(points: list[dict[str, Any]], *, title: str, t: Text, tickets_label: s
     ax.legend(lines, [tickets_label, hours_label], loc="upper center",
               bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
     ax.set_title(title, loc="left", fontsize=10, color=BLUES[0])
-    return _png(fig)
+    return _png(fig, left=0.08, bottom=0.28, top=0.86)
 
 
 def all_charts(data: dict[str, Any], t: Text) -> dict[str, bytes]:

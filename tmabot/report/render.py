@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,16 @@ def _context(data: dict[str, Any], settings: Any, t: Text,
     }
 
 
+@cache
+def _fast_subsetting() -> bool:
+    """HarfBuzz-subset (Debian: libharfbuzz-subset0) subsets fonts in milliseconds; without
+    it WeasyPrint falls back to fontTools, which costs ~0.3 s a PDF. Then we embed the
+    whole fonts instead: a bigger PDF (~0.9 MB instead of ~0.15 MB), made as fast."""
+    import ctypes.util
+
+    return ctypes.util.find_library("harfbuzz-subset") is not None
+
+
 def subject(data: dict[str, Any], locale: str) -> str:
     """The email subject: names the client and the month; one line, no control chars."""
     word = "Rapport de maintenance" if locale == "fr" else "Maintenance report"
@@ -175,7 +186,8 @@ def render(data: dict[str, Any], settings: Any, formats: tuple[str, ...], *,
             warnings.filterwarnings("ignore", message=".*HarfBuzz", category=DeprecationWarning)
             from weasyprint import HTML
 
-            out.pdf = HTML(string=out.html, base_url=str(TEMPLATES_DIR)).write_pdf()
+            out.pdf = HTML(string=out.html, base_url=str(TEMPLATES_DIR)).write_pdf(
+                full_fonts=not _fast_subsetting())
     if "md" in formats:
         out.md = env.get_template("report.md.j2").render(
             _context(data, settings, t, lambda name: ""))
