@@ -47,9 +47,13 @@ def prepare(folder: Path) -> Path:
     return cfg
 
 
-def _init(cfg: str) -> None:
+def _init(cfg: str, whole_fonts: bool) -> None:
     from tmabot.config import load_config
+    from tmabot.report import render
     from tmabot.store import Store
+
+    if whole_fonts:  # what a machine without HarfBuzz-subset does
+        render._fast_subsetting = lambda: False  # type: ignore[assignment]
 
     settings = load_config(Path(cfg))
     _state["settings"] = settings
@@ -86,6 +90,8 @@ def main() -> int:
     ap.add_argument("--reports", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--whole-fonts", action="store_true",
+                    help="embed whole fonts, as without HarfBuzz-subset")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = prepare(Path(tmp))
@@ -99,7 +105,7 @@ def main() -> int:
             jobs = [(i, MONTHS[i % len(MONTHS)], str(out)) for i in range(args.reports)]
             began = time.perf_counter()
             with ProcessPoolExecutor(args.workers, initializer=_init,
-                                     initargs=(str(cfg),)) as pool:
+                                     initargs=(str(cfg), args.whole_fonts)) as pool:
                 results = list(pool.map(one_report, jobs))
             wall = time.perf_counter() - began
             walls.append(wall)
