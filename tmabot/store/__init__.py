@@ -38,6 +38,7 @@ from tmabot.store.tables import (
     WALL_CLOCK_COLUMNS,
     deliveries,
     metadata,
+    nudges,
     sync_cursors,
     tickets,
     time_entries,
@@ -473,6 +474,55 @@ class Store:
             conn.execute(delete(deliveries).where(
                 deliveries.c.client_id == client_id, deliveries.c.period == period,
                 deliveries.c.channel == channel, deliveries.c.status == "sending"))
+
+    # -- the nudges ledger ------------------------------------------------------------
+    def claim_nudge(self, client_id: str, ticket_key: str, indicator: str, level: str, *,
+                    now: datetime) -> bool:
+        """The right to post this nudge; False when it was posted (or is being posted)."""
+        from sqlalchemy.exc import IntegrityError
+
+        with self.engine.begin() as conn:
+            savepoint = conn.begin_nested()
+            try:
+                conn.execute(nudges.insert().values(
+                    client_id=client_id, ticket_key=ticket_key, indicator=indicator,
+                    level=level, status="sending", claimed_at=now))
+                savepoint.commit()
+            except IntegrityError:
+                savepoint.rollback()
+                return False
+        return True
+
+    def _nudge_where(self, client_id: str, ticket_key: str, indicator: str, level: str) -> Any:
+        return ((nudges.c.client_id == client_id) & (nudges.c.ticket_key == ticket_key)
+                & (nudges.c.indicator == indicator) & (nudges.c.level == level))
+
+    def mark_nudged(self, client_id: str, ticket_key: str, indicator: str, level: str, *,
+                    channel: str | None, ts: str | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(nudges).where(self._nudge_where(
+                client_id, ticket_key, indicator, level)).values(
+                    status="sent", channel=channel, message_ts=ts))
+
+    def release_nudge(self, client_id: str, ticket_key: str, indicator: str, level: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(nudges).where(self._nudge_where(
+                client_id, ticket_key, indicator, level) & (nudges.c.status == "sending")))
+
+    def take_nudge(self, client_id: str, ticket_key: str, indicator: str, level: str, *,
+                   user: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(nudges).where(self._nudge_where(
+                client_id, ticket_key, indicator, level)).values(taken_by=user, taken_at=now))
+
+    def nudges_sent(self, client_id: str | None = None) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            stmt = select(nudges)
+            if client_id is not None:
+                stmt = stmt.where(nudges.c.client_id == client_id)
+            return [dict(r) for r in conn.execute(stmt.order_by(
+                nudges.c.client_id, nudges.c.ticket_key, nudges.c.indicator,
+                nudges.c.level)).mappings()]
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -156,6 +156,22 @@ deliveries = Table(
     Column("detail", Text),  # message id, recipients (never secrets)
 )
 
+# 0004: overdue-SLA nudges, at most once per (ticket, indicator, level), claimed before the
+# post (a crash or a second instance never posts twice); who took the ticket from Slack.
+nudges = Table(
+    "nudges", metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("ticket_key", String(64), primary_key=True),
+    Column("indicator", String(16), primary_key=True),
+    Column("level", String(16), primary_key=True),  # at_risk | breached
+    Column("status", String(16), nullable=False),  # sending | sent
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("channel", String(32)),
+    Column("message_ts", String(32)),
+    Column("taken_by", String(32)),
+    Column("taken_at", UTCDateTime),
+)
+
 sync_cursors = Table(
     "sync_cursors", metadata,
     Column("tracker", String(64), primary_key=True),
@@ -180,4 +196,5 @@ tracker_meta = Table(
 # Columns that record when tmabot ran, not what the tracker holds.
 WALL_CLOCK_COLUMNS = {("sync_cursors", "last_run_at"), ("sync_cursors", "last_full_at"),
                       ("tracker_meta", "checked_at"), ("time_entries", "imported_at"),
-                      ("deliveries", "claimed_at"), ("deliveries", "sent_at")}
+                      ("deliveries", "claimed_at"), ("deliveries", "sent_at"),
+                      ("nudges", "claimed_at"), ("nudges", "taken_at")}
