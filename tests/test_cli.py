@@ -161,6 +161,10 @@ def test_demo_runs_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     for client in ("boulangerie-lemoine", "librairie-des-ecluses", "azur-evasion"):
         for ext in ("html", "pdf", "md", "json", "eml"):
             assert len(list((out / "rapports").glob(f"{client}-*.{ext}"))) == 1, (client, ext)
+    transcripts = list((out / "slack").glob("*.txt"))
+    assert len(transcripts) >= 4  # three client channels and the PM channel at least
+    slack_text = "\n".join(p.read_text(encoding="utf-8") for p in transcripts)
+    assert "Rapport de maintenance" in slack_text and "<!channel>" not in slack_text
     fixed = json.loads(next(out.glob("consumption-boulangerie-lemoine-*.json")).read_text())
     assert fixed["model"] == "forfait" and fixed["tickets_included"] == 2
     assert (out / "tmabot.toml").exists() and (out / "tmabot.db").exists()

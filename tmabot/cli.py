@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from connectors.errors import TrackerError
 from tmabot import logs
 from tmabot.notify.email import EmailError
+from tmabot.notify.slack import SlackError
 from tmabot.store import Store, StoreError
 
 log = logging.getLogger("tmabot")
@@ -435,6 +436,60 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _needs_slack(settings: Any, command: str) -> None:
+    if settings.slack is None:
+        raise UsageError(f"{command} needs a [slack] section in the config")
+
+
+def cmd_nudge(args: argparse.Namespace) -> int:
+    from tmabot.notify.slack import send_nudges
+
+    settings = _settings(args)
+    if not args.dry_run:
+        _needs_slack(settings, "nudge")
+    store = _store(settings)
+    try:
+        run = send_nudges(settings, store, now=_parse_at(args.at), dry_run=args.dry_run)
+    finally:
+        store.close()
+    verb = "à poster" if args.dry_run else "posté(s)"
+    for n in run.posted:
+        print(f"{n.client_id} {n.key} {n.priority} {n.indicator} {n.level}: {verb}")
+    for n in run.waiting:
+        print(f"{n.client_id} {n.key} {n.priority} {n.indicator} {n.level}: hors heures "
+              "ouvrées, au prochain passage")
+    print(f"{len(run.posted)} rappel(s) {verb}, {run.already} déjà envoyé(s), "
+          f"{len(run.waiting)} en attente des heures ouvrées.")
+    for problem in run.failed:
+        print(f"tmabot: {problem}", file=sys.stderr)
+    return 1 if run.failed else 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from tmabot.notify.slack import post_digest
+
+    settings = _settings(args)
+    _needs_slack(settings, "digest")
+    store = _store(settings)
+    try:
+        print(post_digest(settings, store, now=_parse_at(args.at), weekly=args.weekly))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_slack_serve(args: argparse.Namespace) -> int:
+    from tmabot.notify.slack_app import serve
+
+    settings = _settings(args)
+    _needs_slack(settings, "slack serve")
+    if not settings.slack.signing_secret_env and not settings.slack.app_token_env:
+        raise UsageError("slack serve needs [slack] signing_secret_env (HTTP) or "
+                         "app_token_env (Socket Mode)")
+    serve(settings, lambda: _store(settings), host=args.host, port=args.port)
+    return 0
+
+
 def cmd_import_timesheet(args: argparse.Namespace) -> int:
     from tmabot.timesheets import TimesheetError, import_timesheet
 
@@ -515,6 +570,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show, per ticket, the classification rules tried and why the "
                         "winner matched")
 
+    p = add("nudge", cmd_nudge, "post reminders for SLA indicators at risk or breached")
+    p.add_argument("--dry-run", action="store_true", help="list what would be posted")
+    p.add_argument("--at", metavar="ISO8601", help="evaluate as of that instant")
+
+    p = add("digest", cmd_digest, "post the PM digest to [slack] pm_channel")
+    p.add_argument("--weekly", action="store_true", help="the weekly variant")
+    p.add_argument("--at", metavar="ISO8601", help="evaluate as of that instant")
+
+    slack = sub.add_parser("slack", help="the Slack app", description="the Slack app")
+    _common(slack, top=False)
+    slack_sub = slack.add_subparsers(dest="slack_command", metavar="ACTION", required=True)
+    sv = slack_sub.add_parser("serve", help="serve /tma and the nudge buttons",
+                              description="serve /tma and the nudge buttons at /slack/events")
+    _common(sv, top=False)
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=3000)
+    sv.set_defaults(func=cmd_slack_serve)
+
     p = add("report", cmd_report, "a client's monthly report (HTML, PDF, Markdown, JSON)")
     p.add_argument("--client", metavar="ID", required=True)
     p.add_argument("--month", metavar="YYYY-MM", required=True)
@@ -590,6 +663,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tmabot: {logs.redact(str(exc))}", file=sys.stderr)
         return 1
     except EmailError as exc:
+        print(f"tmabot: {logs.redact(str(exc))}", file=sys.stderr)
+        return 1
+    except SlackError as exc:
         print(f"tmabot: {logs.redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -20,8 +20,10 @@ from tmabot.emulators.jira import JiraEmulator
 from tmabot.emulators.linear import LinearEmulator
 from tmabot.emulators.sample import SampleAgency, build_sample_agency
 from tmabot.emulators.sample_linear import move_to_linear
+from tmabot.emulators.slack import SlackEmulator
 from tmabot.emulators.uptimerobot import Monitor, UptimeRobotEmulator
 from tmabot.months import Month
+from tmabot.notify.slack import post_digest, post_report, send_nudges
 from tmabot.store import Store
 from tmabot.sync import sync
 from tmabot.tickets import client_consumption, client_tickets, to_csv
@@ -69,6 +71,45 @@ def show_classification_and_sla(console: Console, name: str, items: list[dict]) 
                       f"{STATE_FR[i['state']]}[/] {escape(t['key'])} {t['priority']} "
                       f"{INDICATOR_FR[ind].lower()} — échéance {escape(due)} — "
                       f"{escape(t['title'][:60])}")
+
+
+SLACK_TOKEN_ENV = "TMABOT_DEMO_SLACK_TOKEN"
+PM_CHANNEL = "C0PMAGENCE"
+
+
+def _with_slack(config_path: Path, api_url: str) -> Path:
+    """The demo's config plus a [slack] section pointing at the Slack emulator."""
+    text = config_path.read_text(encoding="utf-8")
+    if "[slack]" not in text:
+        text += ("\n[slack]\n" f'bot_token_env = "{SLACK_TOKEN_ENV}"\n'
+                 f"api_url = {_toml_str(api_url)}\n" f'pm_channel = "{PM_CHANNEL}"\n')
+    else:
+        import re
+
+        text = re.sub(r'api_url = ".*"', f"api_url = {_toml_str(api_url)}", text)
+    config_path.write_text(text, encoding="utf-8")
+    return config_path
+
+
+def _next_opening(settings: object, now: datetime) -> datetime:
+    from tmabot.calendar import BusinessCalendar
+    from tmabot.notify.slack import in_business_hours
+
+    cal = BusinessCalendar.from_settings(settings.calendar,  # type: ignore[attr-defined]
+                                         settings.agency.timezone)  # type: ignore[attr-defined]
+    when = now.replace(second=0, microsecond=0)
+    for _ in range(14 * 96):
+        if in_business_hours(cal, when):
+            return when
+        when += timedelta(minutes=15)
+    return now
+
+
+def render_charts(data: dict) -> dict[str, bytes]:
+    from tmabot.report.charts import all_charts
+    from tmabot.report.i18n import text_for
+
+    return all_charts(data, text_for(data["locale"]))
 
 
 def report_email(data: dict, settings: object, client: object) -> object:
@@ -301,10 +342,42 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
                           + ", ".join(p.name for p in written) + f", {eml.name}")
             for line in data["summary"]:
                 console.print(f"    {escape(line)}")
+
+        console.rule("7. Slack : rappels SLA, digest, publication des rapports")
+        os.environ[SLACK_TOKEN_ENV] = "xoxb-demo-" + secrets.token_hex(8)
+        with SlackEmulator(token=os.environ[SLACK_TOKEN_ENV],
+                           channels={c.slack_channel for c in settings.clients
+                                     if c.slack_channel} | {PM_CHANNEL},
+                           users={u.email: f"U{n:07d}" for n, u in
+                                  enumerate(agency.dataset.users, start=1) if u.email}
+                           ) as slack_api:
+            slack_settings = load_config(_with_slack(config_path, slack_api.api_url))
+            run = send_nudges(slack_settings, store, now=now)
+            console.print(f"  {len(run.posted)} rappel(s) posté(s), {len(run.waiting)} en "
+                          "attente des heures ouvrées.")
+            if run.waiting:  # show what the first run inside business hours posts
+                opening = _next_opening(slack_settings, now)
+                later = send_nudges(slack_settings, store, now=opening)
+                console.print(f"  À l'ouverture ({opening.astimezone(tz):%d/%m %H:%M}) : "
+                              f"{len(later.posted)} rappel(s) posté(s).")
+            again = send_nudges(slack_settings, store, now=now)
+            console.print(f"  Second passage : {len(again.posted)} nouveau rappel "
+                          f"({again.already} déjà envoyés).")
+            console.print("  " + post_digest(slack_settings, store, now=now))
+            for client in slack_settings.clients:
+                data = monthly.build(store, slack_settings, client, last_month, at=now)
+                gauge = render_charts(data)["gauge"]
+                posted = post_report(slack_settings, store, client, data, gauge)
+                if posted:
+                    console.print("  " + escape(posted))
+            written = slack_api.write_transcript(out / "slack")
+            console.print(f"  {len(slack_api.messages)} message(s) ; fil de chaque canal "
+                          f"dans {escape(str(out / 'slack'))} ({len(written)} fichiers).")
         store.close()
     console.rule()
     console.print(f"Fichiers écrits dans {escape(str(out))} : tmabot.toml, tmabot.db, "
                   f"tickets-<client>.json/.csv, toggl-{on_linear.id}.csv, "
-                  f"consumption-*.json, rapports/ (HTML, PDF, Markdown, JSON, .eml)")
+                  f"consumption-*.json, rapports/ (HTML, PDF, Markdown, JSON, .eml), "
+                  f"slack/ (messages par canal, .txt et .html)")
     console.print(f"Terminé en {time.perf_counter() - began:.1f} s.")
     return 0

@@ -87,5 +87,12 @@ def send(store: Any, settings: Any, client: Any, data: dict[str, Any], *,
     store.mark_delivered(client.id, period, "email", now=datetime.now(UTC),
                          detail=f"{msg['Message-ID']} to {len(client.report_recipients)} "
                                 "recipient(s)")
-    return SendOutcome(True, f"{client.id} {period}: emailed to "
-                             f"{len(client.report_recipients)} recipient(s)")
+    message = f"{client.id} {period}: emailed to {len(client.report_recipients)} recipient(s)"
+    if settings.slack is not None and client.slack_channel:
+        from tmabot.notify.slack import post_report
+
+        posted = post_report(settings, store, client, data, rendered.charts["gauge"],
+                             resend=resend)
+        if posted:
+            message += "; " + posted
+    return SendOutcome(True, message)
