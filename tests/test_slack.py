@@ -391,3 +391,19 @@ def test_slack_serve_answers_over_http(env: Any) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)  # also closes the pipes
+
+
+def test_a_p0_breach_escalates_to_the_pm_channel_at_any_hour(env: Any) -> None:
+    from tmabot.notify.slack import Nudge, _post_nudge
+
+    cfg, slack = env
+    settings = load_config(cfg)
+    poster = Poster(web_client(settings))
+    n = Nudge("acme", "ACME & Fils", "C0ACME", "ACME-9", "Site en panne <!here>",
+              "http://x.example/browse/ACME-9", "P0", "response", "breached", None, 2.0, 3.5,
+              "lea@agence.fr", True)
+    _post_nudge(settings, poster, n)
+    pm = slack.in_channel("C0PM")
+    assert len(pm) == 1 and "Escalade P0" in pm[0].text and "<!here>" not in pm[0].text
+    assert len(slack.in_channel("C0ACME")) == 1
+    assert slack.in_channel("C0ACME")[0].blocks[1]["elements"][2]["url"].endswith("ACME-9")

@@ -25,6 +25,16 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
 
 from tmabot.calendar import BusinessCalendar
 
@@ -60,15 +70,21 @@ def chunks(blocks: Sequence[dict[str, Any]], size: int = MAX_BLOCKS) -> list[lis
 
 
 def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+    return SectionBlock(text=MarkdownTextObject(text=text[:3000])).to_dict()
 
 
 def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+    return ContextBlock(elements=[MarkdownTextObject(text=text[:3000])]).to_dict()
 
 
 def header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": text[:150]}}
+    return HeaderBlock(text=PlainTextObject(text=text[:150])).to_dict()
+
+
+def button(action_id: str, label: str, *, value: str | None = None, url: str | None = None,
+           style: str | None = None) -> ButtonElement:
+    return ButtonElement(action_id=action_id, text=PlainTextObject(text=label), value=value,
+                         url=url, style=style)
 
 
 @dataclass
@@ -187,17 +203,14 @@ def nudge_blocks(n: Nudge, locale: str, mention: str | None) -> tuple[str, list[
               f"{when} ({clock}{', due ' + due if due else ''})"),
              (f"Assigné à : {who}" if fr else f"Assignee: {who}")]
     value = json.dumps({"c": n.client_id, "k": n.key, "i": n.indicator, "l": n.level})
-    buttons: list[dict[str, Any]] = [
-        {"type": "button", "action_id": "tma_take", "style": "primary", "value": value,
-         "text": {"type": "plain_text", "text": "Pris en charge" if fr else "On it"}},
-        {"type": "button", "action_id": "tma_snooze", "value": value,
-         "text": {"type": "plain_text", "text": "Rappeler dans 1 h" if fr else
-                  "Remind me in 1 h"}}]
+    buttons = [button("tma_take", "Pris en charge" if fr else "On it", value=value,
+                      style="primary"),
+               button("tma_snooze", "Rappeler dans 1 h" if fr else "Remind me in 1 h",
+                      value=value)]
     if n.url.startswith(("http://", "https://")):
-        buttons.append({"type": "button", "action_id": "tma_open", "url": n.url[:3000],
-                        "text": {"type": "plain_text", "text": "Ouvrir le ticket" if fr
-                                 else "Open ticket"}})
-    return text, [section("\n".join(lines)), {"type": "actions", "elements": buttons}]
+        buttons.append(button("tma_open", "Ouvrir le ticket" if fr else "Open ticket",
+                              url=n.url[:3000]))
+    return text, [section("\n".join(lines)), ActionsBlock(elements=buttons).to_dict()]
 
 
 @dataclass
@@ -323,7 +336,7 @@ def digest_blocks(settings: Any, store: Any, now: datetime, *, weekly: bool = Fa
             lines.append(f"• {escape(t['key'])} ({t['priority']}) "
                          f"{(INDICATOR_FR if fr else INDICATOR_EN)[k]} — {escape(t['title'][:80])}")
         blocks.append(section("\n".join(lines)))
-        blocks.append({"type": "divider"})
+        blocks.append(DividerBlock().to_dict())
     return title, blocks
 
 
