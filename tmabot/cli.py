@@ -490,6 +490,27 @@ def cmd_slack_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from tmabot.scheduler import run_loop
+    from tmabot.server import HttpSide, Metrics
+
+    settings = _settings(args)
+    metrics = Metrics()
+    http = None
+    if args.http_port is not None:
+        _store(settings).close()  # migrations first, once
+        http = HttpSide(settings, lambda: Store(settings.agency.database_url, migrate=False),
+                        metrics, host=args.http_host, port=args.http_port).start()
+        print(f"http://{args.http_host}:{http.port}/healthz", flush=True)
+    try:
+        return run_loop(settings, lambda: _store(settings), once=args.once,
+                        at=_parse_at(args.at), tick_seconds=args.tick_seconds,
+                        metrics=metrics, http=http)
+    finally:
+        if http is not None:
+            http.stop()
+
+
 def cmd_import_timesheet(args: argparse.Namespace) -> int:
     from tmabot.timesheets import TimesheetError, import_timesheet
 
@@ -569,6 +590,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true",
                    help="show, per ticket, the classification rules tried and why the "
                         "winner matched")
+
+    p = add("run", cmd_run, "the scheduler: every job when it is due, until stopped")
+    p.add_argument("--once", action="store_true",
+                   help="run what is due now (catching up) and exit: what cron calls")
+    p.add_argument("--at", metavar="ISO8601", help="act as if it were that instant")
+    p.add_argument("--http-host", default="127.0.0.1")
+    p.add_argument("--http-port", type=int, default=None,
+                   help="serve /healthz, /metrics and the webhooks on this port (0: any)")
+    p.add_argument("--tick-seconds", type=float, default=30.0, help=argparse.SUPPRESS)
 
     p = add("nudge", cmd_nudge, "post reminders for SLA indicators at risk or breached")
     p.add_argument("--dry-run", action="store_true", help="list what would be posted")

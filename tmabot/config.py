@@ -867,6 +867,13 @@ class ScheduleSettings(_Model):
     reconcile_time: ClockTime = time(2, 30)
 
 
+class WebhookSettings(_Model):
+    """Optional fast path: trackers call `tmabot run --http-port` when an issue changes."""
+
+    linear_secret_env: EnvName | None = None  # Linear's webhook signing secret
+    jira_secret_env: EnvName | None = None  # a shared secret in the Jira webhook's URL/header
+
+
 class ReportSettings(_Model):
     templates_dir: Path | None = None
     logo: Path | None = None
@@ -924,6 +931,7 @@ class Settings(_Model):
     email: EmailSettings | None = None
     schedule: ScheduleSettings = ScheduleSettings()
     report: ReportSettings = ReportSettings()
+    webhooks: WebhookSettings | None = None
     source_path: Path = Path(DEFAULT_CONFIG_NAME)
 
     # Private: pydantic leaves private attributes out of repr() and model_dump().

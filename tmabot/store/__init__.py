@@ -37,6 +37,7 @@ from connectors.base import (
 from tmabot.store.tables import (
     WALL_CLOCK_COLUMNS,
     deliveries,
+    job_runs,
     metadata,
     nudges,
     sync_cursors,
@@ -523,6 +524,29 @@ class Store:
             return [dict(r) for r in conn.execute(stmt.order_by(
                 nudges.c.client_id, nudges.c.ticket_key, nudges.c.indicator,
                 nudges.c.level)).mappings()]
+
+    # -- scheduler jobs ----------------------------------------------------------------
+    def job_success(self, job: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(job_runs.c.last_success_at).where(
+                job_runs.c.job == job)).scalar()
+
+    def record_job(self, job: str, *, success: datetime | None = None,
+                   error: str | None = None, at: datetime | None = None) -> None:
+        values: dict[str, Any] = {"job": job}
+        if success is not None:
+            values["last_success_at"] = success
+        if error is not None:
+            values["last_error"] = error
+            values["last_error_at"] = at
+        with self.engine.begin() as conn:
+            stmt = self._insert(job_runs).values(**values)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["job"], set_={k: v for k, v in values.items() if k != "job"}))
+
+    def job_runs(self) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return {r["job"]: dict(r) for r in conn.execute(select(job_runs)).mappings()}
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -172,6 +172,15 @@ nudges = Table(
     Column("taken_at", UTCDateTime),
 )
 
+# 0005: the scheduler's jobs: last success and last error, for catch-up and /healthz.
+job_runs = Table(
+    "job_runs", metadata,
+    Column("job", String(32), primary_key=True),
+    Column("last_success_at", UTCDateTime),
+    Column("last_error_at", UTCDateTime),
+    Column("last_error", Text),
+)
+
 sync_cursors = Table(
     "sync_cursors", metadata,
     Column("tracker", String(64), primary_key=True),
@@ -197,4 +206,5 @@ tracker_meta = Table(
 WALL_CLOCK_COLUMNS = {("sync_cursors", "last_run_at"), ("sync_cursors", "last_full_at"),
                       ("tracker_meta", "checked_at"), ("time_entries", "imported_at"),
                       ("deliveries", "claimed_at"), ("deliveries", "sent_at"),
-                      ("nudges", "claimed_at"), ("nudges", "taken_at")}
+                      ("nudges", "claimed_at"), ("nudges", "taken_at"),
+                      ("job_runs", "last_success_at"), ("job_runs", "last_error_at")}

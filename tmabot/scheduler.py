@@ -1,0 +1,341 @@
+"""`tmabot run`: every job when it is due, one leader among replicas, catch-up after downtime.
+
+Each job decides from the store what is due — not from "did the timer fire" — so a
+process that was down catches up: every monthly report due since the contract start (at
+most 12 months back) that the ledger has not recorded goes out, once. Jobs:
+
+- sync: every `sync_every_minutes` since the last successful one;
+- nudge: every `nudge_every_minutes` (the nudge ledger makes reruns harmless);
+- digest: at `digest_time` on business days, once a day (weekly on `digest_weekday`);
+- reports: the report for month M on the `report_business_day`-th business day of M+1 at
+  `report_time`, emailed (and posted) once per client-month;
+- reconcile: an ids-only reconcile sync at `reconcile_time`, once a day.
+
+Only the leader runs jobs: a PostgreSQL advisory lock held on a dedicated connection, or a
+file lock beside an SQLite database. A job that fails is logged and retried next tick; the
+loop goes on. SIGTERM lets the current job finish, then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tmabot.calendar import BusinessCalendar
+from tmabot.months import Month
+
+log = logging.getLogger("tmabot.run")
+JOBS = ("sync", "nudge", "digest", "reports", "reconcile")
+ADVISORY_KEY = 0x746D61626F74  # "tmabot"
+
+
+# -- leadership --------------------------------------------------------------------------
+
+
+class Leadership:
+    """Held while this process is the leader; released on close (or when it dies)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
+        self._conn: Any = None
+        self._engine: Any = None
+        self._lock: Any = None
+
+    def acquire(self) -> bool:
+        if self.url.startswith("postgresql"):
+            return self._pg()
+        return self._file()
+
+    def _pg(self) -> bool:
+        if self._conn is not None:
+            return True
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.url, pool_pre_ping=True)
+        conn = engine.connect()
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                {"k": ADVISORY_KEY}).scalar())
+        conn.commit()
+        if got:
+            self._conn = conn  # the lock lives as long as this session
+            self._engine = engine
+        else:
+            conn.close()
+            engine.dispose()
+        return got
+
+    def _file(self) -> bool:
+        if self._lock is not None:
+            return True
+        from filelock import FileLock, Timeout
+
+        path = self.url.split("sqlite:///", 1)[-1] or "tmabot.db"
+        lock = FileLock(str(Path(path).with_suffix(".leader.lock")))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        self._lock = lock
+        return True
+
+    def still_held(self) -> bool:
+        if self._conn is not None:
+            try:
+                from sqlalchemy import text
+
+                self._conn.execute(text("SELECT 1"))
+                return True
+            except Exception:  # noqa: BLE001 - a dead session means the lock is gone
+                self._conn = None
+                return False
+        return self._lock is not None
+
+    def release(self) -> None:
+        if self._conn is not None:
+            from sqlalchemy import text
+
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                self._conn.commit()
+                self._conn.close()
+            finally:
+                self._conn = None
+                self._engine.dispose()  # really end the session: no pooled lock holder
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+# -- what is due -------------------------------------------------------------------------
+
+
+def nth_business_day(month: Month, n: int, cal: BusinessCalendar) -> date:
+    day = month.first_day()
+    count = 0
+    while True:
+        if cal.hours_on(day):
+            count += 1
+            if count == n:
+                return day
+        day += timedelta(days=1)
+
+
+def report_due_at(month: Month, settings: Any, cal: BusinessCalendar) -> datetime:
+    """When the report of `month` is due: the Nth business day of the next month."""
+    tz = ZoneInfo(settings.agency.timezone)
+    day = nth_business_day(month.next(), settings.schedule.report_business_day, cal)
+    return datetime.combine(day, settings.schedule.report_time, tz)
+
+
+def reports_due(settings: Any, store: Any, now: datetime, cal: BusinessCalendar,
+                ) -> list[tuple[Any, Month]]:
+    """(client, month) pairs whose report is due and not recorded as emailed."""
+    tz = ZoneInfo(settings.agency.timezone)
+    current = Month.of(now.astimezone(tz))
+    out = []
+    for client in settings.clients:
+        if not client.report_recipients:
+            continue
+        first = max(Month.of(client.contract.start), _months_back(current, 12))
+        month = first
+        while month < current:
+            if report_due_at(month, settings, cal) <= now and \
+                    store.delivery(client.id, str(month), "email") is None:
+                out.append((client, month))
+            month = month.next()
+    return out
+
+
+def _months_back(month: Month, n: int) -> Month:
+    for _ in range(n):
+        month = month.previous()
+    return month
+
+
+@dataclass
+class JobState:
+    last_success: dict[str, datetime] = field(default_factory=dict)
+    last_error: dict[str, str] = field(default_factory=dict)
+    running: bool = False
+
+
+class Runner:
+    """Runs the due jobs of one tick (as the leader)."""
+
+    def __init__(self, settings: Any, store: Any, *, metrics: Any = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.cal = BusinessCalendar.from_settings(settings.calendar, settings.agency.timezone)
+        self.tz = ZoneInfo(settings.agency.timezone)
+        self.state = JobState()
+        self.metrics = metrics
+        self._lock = threading.Lock()
+        self.stop_requested = False
+
+    # -- scheduling decisions, from the store --------------------------------------------
+    def _every(self, job: str, minutes: int, now: datetime) -> bool:
+        last = self.store.job_success(job)
+        return last is None or now - last >= timedelta(minutes=minutes)
+
+    def _daily_at(self, at: time, now: datetime, *, business_day: bool) -> bool:
+        local = now.astimezone(self.tz)
+        if business_day and not self.cal.hours_on(local.date()):
+            return False
+        return local.time() >= at
+
+    def due(self, now: datetime) -> list[str]:
+        s = self.settings.schedule
+        jobs = []
+        if self._every("sync", s.sync_every_minutes, now):
+            jobs.append("sync")
+        if self.settings.slack is not None and self._every("nudge", s.nudge_every_minutes,
+                                                           now):
+            jobs.append("nudge")
+        if self.settings.slack is not None and self._daily_at(s.digest_time, now,
+                                                              business_day=True):
+            jobs.append("digest")
+        if self.settings.email is not None and reports_due(self.settings, self.store, now,
+                                                           self.cal):
+            jobs.append("reports")
+        local = now.astimezone(self.tz)
+        if self._daily_at(s.reconcile_time, now, business_day=False) and \
+                self.store.delivery("*", f"{local:%Y-%m-%d}", "reconcile") is None:
+            jobs.append("reconcile")
+        return jobs
+
+    # -- running -------------------------------------------------------------------------
+    def tick(self, now: datetime | None = None) -> dict[str, str]:
+        """Run what is due; a failing job is logged and left for the next tick."""
+        when = now or datetime.now(UTC)
+        outcome: dict[str, str] = {}
+        with self._lock:  # a job never overlaps itself
+            for job in self.due(when):
+                if self.stop_requested:
+                    break
+                began = _time.perf_counter()
+                try:
+                    outcome[job] = getattr(self, f"_job_{job}")(when)
+                    self.store.record_job(job, success=when)
+                    self.state.last_success[job] = when
+                except Exception as exc:  # noqa: BLE001 - logged, retried next tick
+                    from tmabot.logs import redact
+
+                    message = redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
+                    log.error("job %s failed: %s", job, message)
+                    self.store.record_job(job, error=message, at=when)
+                    self.state.last_error[job] = message
+                    outcome[job] = "failed: " + message
+                if self.metrics is not None:
+                    self.metrics.job(job, _time.perf_counter() - began,
+                                     ok=not outcome[job].startswith("failed"))
+        return outcome
+
+    def _job_sync(self, now: datetime) -> str:
+        from tmabot.sync import sync
+
+        result = sync(self.settings, self.store)
+        return f"{result.tickets_written} ticket(s) written"
+
+    def _job_nudge(self, now: datetime) -> str:
+        from tmabot.notify.slack import send_nudges
+
+        run = send_nudges(self.settings, self.store, now=now)
+        if self.metrics is not None:
+            self.metrics.messages(len(run.posted))
+        if run.failed:
+            raise RuntimeError("; ".join(run.failed))
+        return f"{len(run.posted)} nudge(s)"
+
+    def _job_digest(self, now: datetime) -> str:
+        from tmabot.notify.slack import post_digest
+
+        local = now.astimezone(self.tz)
+        weekly = local.strftime("%a").lower()[:3] == self.settings.schedule.digest_weekday
+        text = post_digest(self.settings, self.store, now=now)
+        if weekly:
+            text += "; " + post_digest(self.settings, self.store, now=now, weekly=True)
+        return text
+
+    def _job_reports(self, now: datetime) -> str:
+        from tmabot import report
+
+        sent = []
+        for client, month in reports_due(self.settings, self.store, now, self.cal):
+            data = report.build(self.store, self.settings, client, month, at=now)
+            outcome = report.send(self.store, self.settings, client, data, now=now)
+            if outcome.sent:
+                sent.append(f"{client.id} {month}")
+                if self.metrics is not None:
+                    self.metrics.emails(1)
+        return f"{len(sent)} report(s) sent" + (f" ({', '.join(sent)})" if sent else "")
+
+    def _job_reconcile(self, now: datetime) -> str:
+        from tmabot.sync import sync
+
+        local = now.astimezone(self.tz)
+        period = f"{local:%Y-%m-%d}"
+        if not self.store.claim_delivery("*", period, "reconcile", now=now):
+            return "already done today"
+        try:
+            result = sync(self.settings, self.store, reconcile=True)
+        except Exception:
+            self.store.release_delivery("*", period, "reconcile")
+            raise
+        self.store.mark_delivered("*", period, "reconcile", now=now, detail="ok")
+        return f"{result.tickets_written} ticket(s) written, reconciled"
+
+
+def run_loop(settings: Any, store_factory: Callable[[], Any], *, once: bool,
+             at: datetime | None, tick_seconds: float = 30.0, metrics: Any = None,
+             http: Any = None) -> int:
+    """The `tmabot run` loop; returns the exit code."""
+    import schedule
+
+    store = store_factory()
+    leader = Leadership(settings.agency.database_url)
+    runner = Runner(settings, store, metrics=metrics)
+    if http is not None:
+        http.runner = runner
+    stop = threading.Event()
+
+    def on_term(signum: int, frame: Any) -> None:
+        runner.stop_requested = True
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        if once:
+            if not leader.acquire():
+                print("tmabot: another tmabot run is the leader: nothing to do here")
+                return 0
+            for job, text in runner.tick(at).items():
+                print(f"{job}: {text}")
+            return 0
+
+        def tick() -> None:
+            if not leader.acquire():
+                log.debug("not the leader: waiting")
+                return
+            if not leader.still_held():
+                return
+            runner.tick(at)
+
+        tick()
+        schedule.every(tick_seconds).seconds.do(tick)
+        while not stop.is_set():
+            schedule.run_pending()
+            stop.wait(min(1.0, tick_seconds))
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        schedule.clear()
+        leader.release()
+        store.close()
