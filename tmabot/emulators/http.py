@@ -365,6 +365,31 @@ class EmulatorServer:
             self._faults.append(fault)
         return fault
 
+    def chaos(self, rate: float, *, seed: int = 0, timeout_delay: float = 0.0) -> None:
+        """From now on, misbehave on a random `rate` of requests: 429 (Retry-After 0),
+        503, or a dropped connection (what a timeout looks like), in equal parts."""
+        import random
+
+        self._chaos_rate = rate
+        self._chaos_rng = random.Random(seed)
+        self._chaos_delay = timeout_delay
+
+    def _chaos_fault(self) -> Fault | None:
+        rate = getattr(self, "_chaos_rate", 0.0)
+        if not rate:
+            return None
+        with self._lock:
+            roll = self._chaos_rng.random()
+            kind = self._chaos_rng.randrange(3)
+        if roll >= rate:
+            return None
+        never = re.compile(r"$^")
+        if kind == 0:
+            return Fault(never, None, 429, {"Retry-After": "0"}, None, None, False, False, 1)
+        if kind == 1:
+            return Fault(never, None, 503, {}, None, None, False, False, 1)
+        return Fault(never, None, None, {}, None, self._chaos_delay or None, False, True, 1)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -405,7 +430,7 @@ class EmulatorServer:
             query=parse_qs(split.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in handler.headers.items()}, body=body,
         )
-        fault = self._take_fault(request.method, request.path)
+        fault = self._take_fault(request.method, request.path) or self._chaos_fault()
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)

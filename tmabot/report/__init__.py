@@ -49,6 +49,16 @@ def write(data: dict[str, Any], settings: Any, formats: tuple[str, ...], out: Pa
     return written
 
 
+def _already(client_id: str, period: str, row: dict[str, Any]) -> SendOutcome:
+    if row.get("status") == "sent":
+        return SendOutcome(False, f"{client_id} {period}: already emailed on "
+                                  f"{row['sent_at']:%Y-%m-%d %H:%M} UTC (--resend to send "
+                                  "it again)")
+    return SendOutcome(False, f"{client_id} {period}: a previous send did not finish "
+                              "(crash or another instance): check the mailbox, then "
+                              "use --resend")
+
+
 def send(store: Any, settings: Any, client: Any, data: dict[str, Any], *,
          resend: bool = False, now: datetime | None = None) -> SendOutcome:
     """Email the report to the client's recipients, once per client-month.
@@ -63,23 +73,21 @@ def send(store: Any, settings: Any, client: Any, data: dict[str, Any], *,
 
     when = now or datetime.now(UTC)
     period = data["month"]
+    row = store.delivery(client.id, period, "email")
+    if row is not None and not resend:
+        return _already(client.id, period, row)
+    # Everything slow happens before the claim: between the claim and the record there is
+    # only the SMTP conversation, so a crash can hardly fall in between.
+    rendered = render(data, settings, ("pdf",), for_email=True)
+    html = email_html(data, settings, rendered.charts)
+    assert rendered.pdf is not None
+    msg = build_message(
+        sender=settings.email.from_address, recipients=list(client.report_recipients),
+        subject=rendered.subject, text=rendered.text, html=html, images=rendered.charts,
+        attachment=(f"{data['client']}-{period}.pdf", rendered.pdf))
     if not store.claim_delivery(client.id, period, "email", now=when, force=resend):
-        row = store.delivery(client.id, period, "email") or {}
-        if row.get("status") == "sent":
-            return SendOutcome(False, f"{client.id} {period}: already emailed on "
-                                      f"{row['sent_at']:%Y-%m-%d %H:%M} UTC (--resend to send "
-                                      "it again)")
-        return SendOutcome(False, f"{client.id} {period}: a previous send did not finish "
-                                  "(crash or another instance): check the mailbox, then "
-                                  "use --resend")
+        return _already(client.id, period, store.delivery(client.id, period, "email") or {})
     try:
-        rendered = render(data, settings, ("pdf",), for_email=True)
-        html = email_html(data, settings, rendered.charts)
-        assert rendered.pdf is not None
-        msg = build_message(
-            sender=settings.email.from_address, recipients=list(client.report_recipients),
-            subject=rendered.subject, text=rendered.text, html=html, images=rendered.charts,
-            attachment=(f"{data['client']}-{period}.pdf", rendered.pdf))
         smtp_send(msg, settings)
     except (EmailError, Exception):
         store.release_delivery(client.id, period, "email")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ from tmabot.store.tables import (
 )
 
 log = logging.getLogger("tmabot.store")
+_MIGRATION_LOCK = threading.Lock()
 MIGRATIONS = Path(__file__).with_name("migrations")
 _IN_CHUNK = 500  # bound IN (...) lists: SQLite's variable limit, PostgreSQL plan size
 
@@ -134,7 +136,7 @@ class Store:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
-            with self.engine.begin() as conn:
+            with _MIGRATION_LOCK, self.engine.begin() as conn:  # alembic keeps module state
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except OperationalError as exc:
