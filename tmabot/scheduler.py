@@ -154,6 +154,21 @@ def reports_due(settings: Any, store: Any, now: datetime, cal: BusinessCalendar,
     return out
 
 
+def slack_posts_due(settings: Any, store: Any) -> list[tuple[Any, Month]]:
+    """Reports emailed whose Slack post is still owed (it failed after the email)."""
+    if settings.slack is None:
+        return []
+    out = []
+    for client in settings.clients:
+        if not client.slack_channel:
+            continue
+        for row in store.deliveries_of(client.id, "email"):
+            if row["status"] == "sent" and store.delivery(client.id, row["period"],
+                                                          "slack") is None:
+                out.append((client, Month.parse(row["period"])))
+    return out
+
+
 def _months_back(month: Month, n: int) -> Month:
     for _ in range(n):
         month = month.previous()
@@ -202,8 +217,9 @@ class Runner:
         if self.settings.slack is not None and self._daily_at(s.digest_time, now,
                                                               business_day=True):
             jobs.append("digest")
-        if self.settings.email is not None and reports_due(self.settings, self.store, now,
-                                                           self.cal):
+        if self.settings.email is not None and (
+                reports_due(self.settings, self.store, now, self.cal)
+                or slack_posts_due(self.settings, self.store)):
             jobs.append("reports")
         local = now.astimezone(self.tz)
         if self._daily_at(s.reconcile_time, now, business_day=False) and \
@@ -275,7 +291,18 @@ class Runner:
                 sent.append(f"{client.id} {month}")
                 if self.metrics is not None:
                     self.metrics.emails(1)
-        return f"{len(sent)} report(s) sent" + (f" ({', '.join(sent)})" if sent else "")
+        from tmabot.notify.slack import post_report
+        from tmabot.report.charts import all_charts
+        from tmabot.report.i18n import text_for
+
+        posted = 0
+        for client, month in slack_posts_due(self.settings, self.store):
+            data = report.build(self.store, self.settings, client, month, at=now)
+            gauge = all_charts(data, text_for(data["locale"]))["gauge"]
+            if post_report(self.settings, self.store, client, data, gauge):
+                posted += 1
+        return (f"{len(sent)} report(s) sent" + (f" ({', '.join(sent)})" if sent else "")
+                + (f", {posted} Slack post(s) caught up" if posted else ""))
 
     def _job_reconcile(self, now: datetime) -> str:
         from tmabot.sync import sync

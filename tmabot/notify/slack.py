@@ -106,6 +106,9 @@ class Poster:
             except SlackApiError as exc:
                 raise SlackError(f"chat.postMessage to {channel}: "
                                  f"{exc.response.get('error', 'failed')}") from None
+            except Exception as exc:  # noqa: BLE001 - connection lost after the retries
+                raise SlackError(f"chat.postMessage to {channel}: {type(exc).__name__}"
+                                 ) from None
             out.append(str(resp["ts"]))
         return out
 
@@ -249,7 +252,7 @@ def send_nudges(settings: Any, store: Any, *, now: datetime | None = None,
             continue
         try:
             ts = _post_nudge(settings, poster, n)
-        except SlackError as exc:
+        except Exception as exc:  # noqa: BLE001 - released: the next run posts it
             store.release_nudge(*ident)
             run.failed.append(f"{n.key} {n.indicator}: {exc}")
             continue
@@ -352,7 +355,7 @@ def post_digest(settings: Any, store: Any, *, now: datetime | None = None,
     try:
         text, blocks = digest_blocks(settings, store, when, weekly=weekly)
         (poster or Poster(web_client(settings))).post(settings.slack.pm_channel, text, blocks)
-    except Exception:
+    except BaseException:
         store.release_delivery("*", period, channel)
         raise
     store.mark_delivered("*", period, channel, now=datetime.now(UTC),
@@ -383,10 +386,11 @@ def post_report(settings: Any, store: Any, client: Any, data: dict[str, Any], ga
                                 filename=f"consommation-{client.id}-{data['month']}.png",
                                 title="Consommation du forfait" if fr else "Plan consumption",
                                 initial_comment=comment)
-    except SlackApiError as exc:
+    except Exception as exc:  # noqa: BLE001 - released: the next run posts it
         store.release_delivery(client.id, data["month"], "slack")
-        raise SlackError(f"files_upload_v2 to {client.slack_channel}: "
-                         f"{exc.response.get('error', 'failed')}") from None
+        detail = exc.response.get("error", "failed") if isinstance(exc, SlackApiError) \
+            else type(exc).__name__
+        raise SlackError(f"files_upload_v2 to {client.slack_channel}: {detail}") from None
     store.mark_delivered(client.id, data["month"], "slack", now=datetime.now(UTC),
                          detail=client.slack_channel)
     return f"{client.id} {data['month']}: posted to Slack {client.slack_channel}"

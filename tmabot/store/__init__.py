@@ -463,6 +463,12 @@ class Store:
                 return False
         return True
 
+    def deliveries_of(self, client_id: str, channel: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(deliveries).where(
+                deliveries.c.client_id == client_id, deliveries.c.channel == channel)
+                .order_by(deliveries.c.period)).mappings()]
+
     def mark_delivered(self, client_id: str, period: str, channel: str, *, now: datetime,
                        detail: str) -> None:
         with self.engine.begin() as conn:
