@@ -689,13 +689,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrackerError as exc:
         print(f"tmabot: {logs.redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    except StoreError as exc:
-        print(f"tmabot: {logs.redact(str(exc))}", file=sys.stderr)
-        return 1
-    except EmailError as exc:
-        print(f"tmabot: {logs.redact(str(exc))}", file=sys.stderr)
-        return 1
-    except SlackError as exc:
+    except (StoreError, EmailError, SlackError) as exc:  # run-time failures: exit 1
         print(f"tmabot: {logs.redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
