@@ -161,6 +161,12 @@ def test_demo_runs_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     for client in ("boulangerie-lemoine", "librairie-des-ecluses", "azur-evasion"):
         for ext in ("html", "pdf", "md", "json", "eml"):
             assert len(list((out / "rapports").glob(f"{client}-*.{ext}"))) == 1, (client, ext)
+    neglected = json.loads((out / "audit-domaine-des-vignes.json").read_text())
+    assert neglected["three_criticals"] is True and neglected["verdict"] == "insufficient"
+    kept = json.loads((out / "audit-azur-evasion.json").read_text())
+    assert kept["three_criticals"] is False
+    assert sum(p["status"] == "ok" for p in kept["checklist"]) >= 24
+    assert "Audit immédiat" in (out / "slack" / "C0PMAGENCE.txt").read_text(encoding="utf-8")
     transcripts = list((out / "slack").glob("*.txt"))
     assert len(transcripts) >= 4  # three client channels and the PM channel at least
     slack_text = "\n".join(p.read_text(encoding="utf-8") for p in transcripts)

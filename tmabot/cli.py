@@ -511,6 +511,77 @@ def cmd_run(args: argparse.Namespace) -> int:
             http.stop()
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from tmabot.audit import audit_client, escalate
+
+    settings = _settings(args)
+    client = settings.client(args.client)
+    store = _store(settings)
+    try:
+        result = audit_client(store, settings, client, now=_parse_at(args.at))
+        escalated = escalate(store, settings, client, result, now=_parse_at(args.at))
+    finally:
+        store.close()
+    if args.format == "json":
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    elif args.format == "html":
+        print(audit_html(client.name, result))
+    else:
+        print_audit(client.name, result)
+    if escalated:
+        print(escalated, file=sys.stderr)
+    return 0
+
+
+STATUS_AUDIT_FR = {"ok": "[green]ok[/]", "ko": "[bold red]ko[/]", "due": "[yellow]à revoir[/]",
+                   "unknown": "[dim]inconnu[/]"}
+
+
+def print_audit(name: str, result: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = _console()
+    verdict = "suffisante" if result["verdict"] == "sufficient" else "insuffisante"
+    console.print(f"[bold]{escape(name)}[/] — maintenance {verdict}"
+                  + (" — [bold red]AUDIT IMMÉDIAT (S3 + S4 + S5)[/]"
+                     if result["three_criticals"] else ""))
+    signals = Table(title="Signaux d'alerte", title_justify="left")
+    for col in ("", "Signal", "Niveau", "Raison"):
+        signals.add_column(col, overflow="fold")
+    for s in result["signals"]:
+        signals.add_row("[red]●[/]" if s["active"] else "[green]○[/]", escape(s["label"]),
+                        s["level"], escape(s["reason"]))
+    console.print(signals)
+    table = Table(title="Checklist (28 points)", title_justify="left")
+    for col in ("Id", "Point", "Prio", "État", "Preuve", "Échéance"):
+        table.add_column(col, overflow="fold")
+    for p in result["checklist"]:
+        table.add_row(p["id"], escape(p["label"]), p["priority"], STATUS_AUDIT_FR[p["status"]],
+                      escape(p["evidence"]), p["due"] or "")
+    console.print(table)
+    d = result["debt"]
+    console.print(f"Dette 1-5-15 : {d['weighted_total']} (" + ", ".join(
+        f"{k} : {v['tickets']} ticket(s)" for k, v in d["bands"].items()) + ")")
+
+
+def audit_html(name: str, result: dict[str, Any]) -> str:
+    from markupsafe import escape
+
+    rows = "".join(f"<tr><td>{escape(p['id'])}</td><td>{escape(p['label'])}</td>"
+                   f"<td>{escape(p['priority'])}</td><td>{escape(p['status'])}</td>"
+                   f"<td>{escape(p['evidence'])}</td><td>{escape(p['due'] or '')}</td></tr>"
+                   for p in result["checklist"])
+    sigs = "".join(f"<li>{'●' if s['active'] else '○'} {escape(s['id'])} "
+                   f"{escape(s['label'])} — {escape(s['reason'])}</li>"
+                   for s in result["signals"])
+    return (f"<!DOCTYPE html><meta charset='utf-8'><title>Audit — {escape(name)}</title>"
+            f"<h1>Audit de maintenance — {escape(name)}</h1><p>Verdict : "
+            f"{escape(result['verdict'])}</p><h2>Signaux</h2><ul>{sigs}</ul>"
+            f"<h2>Checklist</h2><table border='1'><tr><th>Id</th><th>Point</th><th>Prio</th>"
+            f"<th>État</th><th>Preuve</th><th>Échéance</th></tr>{rows}</table>")
+
+
 def cmd_import_timesheet(args: argparse.Namespace) -> int:
     from tmabot.timesheets import TimesheetError, import_timesheet
 
@@ -599,6 +670,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, default=None,
                    help="serve /healthz, /metrics and the webhooks on this port (0: any)")
     p.add_argument("--tick-seconds", type=float, default=30.0, help=argparse.SUPPRESS)
+
+    p = add("audit", cmd_audit, "warning signals and the 28-point maintenance checklist")
+    p.add_argument("--client", metavar="ID", required=True)
+    p.add_argument("--format", choices=["table", "json", "html"], default="table")
+    p.add_argument("--at", metavar="ISO8601", help="evaluate as of that instant")
 
     p = add("nudge", cmd_nudge, "post reminders for SLA indicators at risk or breached")
     p.add_argument("--dry-run", action="store_true", help="list what would be posted")

@@ -15,11 +15,13 @@ from rich.markup import escape
 
 import tmabot.report as monthly
 from connectors.uptime import uptime_for
+from tmabot.audit import audit_client, escalate
 from tmabot.config import load_config
 from tmabot.emulators.jira import JiraEmulator
 from tmabot.emulators.linear import LinearEmulator
 from tmabot.emulators.sample import SampleAgency, build_sample_agency
 from tmabot.emulators.sample_linear import move_to_linear
+from tmabot.emulators.sample_neglected import add_neglected_client
 from tmabot.emulators.slack import SlackEmulator
 from tmabot.emulators.uptimerobot import Monitor, UptimeRobotEmulator
 from tmabot.months import Month
@@ -33,6 +35,9 @@ TOKEN_ENV = "TMABOT_DEMO_JIRA_TOKEN"
 UPTIME_KEY_ENV = "TMABOT_DEMO_UPTIMEROBOT_KEY"
 LINEAR_KEY_ENV = "TMABOT_DEMO_LINEAR_KEY"
 LINEAR_PROJECT = "AZR"  # the sample client the demo runs on Linear
+# What the agency declares for its best-kept client (the audit checks them, with the date).
+WELL_KEPT_FACTS = ("A3", "A4", "A5", "B2", "B3", "B4", "B5", "C1", "C2", "C3", "C4",
+                   "D1", "D2", "D3", "D4", "E5", "E6", "E7", "E8")
 
 
 INDICATOR_FR = {"response": "Prise en charge", "resolution": "Résolution",
@@ -160,7 +165,8 @@ def _toml_str(value: str) -> str:
 
 def demo_config(agency: SampleAgency, jira_url: str, linear_url: str | None = None,
                 linear_projects: tuple[str, ...] = (),
-                uptime: dict[str, list[str]] | None = None) -> str:
+                uptime: dict[str, list[str]] | None = None,
+                facts: dict[str, dict[str, str]] | None = None) -> str:
     """The tmabot.toml an agency like the sample one would write (Jira, plus Linear for
     the clients whose project is in `linear_projects`)."""
     lines = [
@@ -214,6 +220,9 @@ def demo_config(agency: SampleAgency, jira_url: str, linear_url: str | None = No
                       "{ below = 99.0, percent = 10 } ]",
                       "resolution_credit = { percent_per_hour = 2, max_percent = 20 }"]
         lines += (uptime or {}).get(c.id, [])
+        declared = (facts or {}).get(c.id)
+        if declared:
+            lines += ["", "[clients.facts]"] + [f"{k} = {v}" for k, v in declared.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -227,7 +236,9 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
 
     console.rule("[bold]tmabot demo")
     agency = build_sample_agency(now)
+    neglected = add_neglected_client(agency, now)
     on_linear = next(c for c in agency.clients if c.project_key == LINEAR_PROJECT)
+    well_kept = on_linear.id
     linear_sample = move_to_linear(agency.dataset, LINEAR_PROJECT, client_name=on_linear.name,
                                    org_name=agency.name, url_key="atelier-des-pentes")
     n_issues = len(agency.dataset.issues)
@@ -256,8 +267,10 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
             csv_client: ["", "[clients.uptime]", 'kind = "csv"',
                          f'path = "uptime-{csv_client}.csv"'],
         }
-        config_path.write_text(demo_config(agency, jira.url, linear.endpoint,
-                                           (LINEAR_PROJECT,), uptime), encoding="utf-8")
+        checked = (now - timedelta(days=40)).date().isoformat()
+        config_path.write_text(demo_config(
+            agency, jira.url, linear.endpoint, (LINEAR_PROJECT,), uptime,
+            {well_kept: {k: checked for k in WELL_KEPT_FACTS}}), encoding="utf-8")
         settings = load_config(config_path)
         store = Store(settings.agency.database_url)
         tz = ZoneInfo(settings.agency.timezone)
@@ -370,6 +383,28 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
                 posted = post_report(slack_settings, store, client, data, gauge)
                 if posted:
                     console.print("  " + escape(posted))
+            console.rule("8. Audit de maintenance (28 points, 10 signaux)")
+            for client in slack_settings.clients:
+                result = audit_client(store, slack_settings, client, now=now)
+                active = [s["id"] for s in result["signals"] if s["active"]]
+                oks = sum(1 for p in result["checklist"] if p["status"] == "ok")
+                verdict = "suffisante" if result["verdict"] == "sufficient" else "insuffisante"
+                console.print(f"  {escape(client.name)} : maintenance {verdict}, {oks}/28 "
+                              f"points ok, signaux actifs : {', '.join(active) or 'aucun'}"
+                              + (" — [bold red]AUDIT IMMÉDIAT (S3 + S4 + S5)[/]"
+                                 if result["three_criticals"] else ""))
+                (out / f"audit-{client.id}.json").write_text(
+                    json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+                escalated = escalate(store, slack_settings, client, result, now=now)
+                if escalated:
+                    console.print(f"    {escape(escalated)}")
+            if not quiet:
+                from tmabot.cli import print_audit
+
+                for client in (slack_settings.client(well_kept), slack_settings.client(
+                        neglected.id)):
+                    print_audit(client.name, audit_client(store, slack_settings, client,
+                                                          now=now))
             written = slack_api.write_transcript(out / "slack")
             console.print(f"  {len(slack_api.messages)} message(s) ; fil de chaque canal "
                           f"dans {escape(str(out / 'slack'))} ({len(written)} fichiers).")

@@ -79,6 +79,7 @@ def assemble(store: Any, settings: Any, client: Any, month: Month, *,
     all_items = tickets_json(ev, settings)
     open_items = [x for x in all_items if x["status_category"] != "done"]
     alerts = _alerts(t, client, cons, breaches, open_items, tickets, uptime)
+    alerts += audit_alerts(store, settings, client, as_of, t.fr)
     next_month = _next_month(t, client, month, open_items, cal, tz)
     hours = sum(x["time_spent_hours"] for x in tickets)
     status = ("critical" if any(a["level"] == "critical" for a in alerts)
@@ -107,6 +108,27 @@ def assemble(store: Any, settings: Any, client: Any, month: Month, *,
         "trend": trend(store, settings, client, month, tz, ev),
     }
     return data
+
+
+def audit_alerts(store: Any, settings: Any, client: Any, at: datetime, fr: bool,
+                 ) -> list[dict[str, str]]:
+    """The audit's active critical and high signals, as recommendations."""
+    from tmabot.audit import audit_client
+
+    result = audit_client(store, settings, client, now=at)
+    out = []
+    if result["three_criticals"]:
+        out.append({"level": "critical", "text": (
+            "Audit immédiat recommandé : pas de staging, mises à jour en retard et aucune "
+            "sauvegarde testée (règle des trois signaux critiques)." if fr else
+            "Immediate audit recommended: no staging, updates overdue and no tested backup "
+            "(rule of three criticals).")})
+    for s in result["signals"]:
+        if s["active"] and s["level"] in ("critical", "high"):
+            out.append({"level": "warning" if s["level"] == "high" else "critical",
+                        "text": f"{s['id']} — {s['label']} : {s['reason']}" if fr
+                        else f"{s['id']} — {s['label']}: {s['reason']}"})
+    return out
 
 
 def trend(store: Any, settings: Any, client: Any, month: Month, tz: ZoneInfo,
