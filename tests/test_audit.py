@@ -31,6 +31,7 @@ def healthy() -> AuditInput:
         t("T-2", "preventif", created_days=40, resolved_days=38, title="Mise à jour WP"),
         t("T-3", "securite", created_days=20, resolved_days=19.5, title="npm audit mensuel"),
         t("T-4", "preventif", created_days=30, resolved_days=29, title="Test de restauration"),
+        t("T-5", "securite", created_days=15, resolved_days=14.5, title="Correctif faille XSS"),
     ]
     return AuditInput(
         client_id="acme", now=NOW, tickets=tickets,

@@ -157,7 +157,9 @@ def checklist(inp: AuditInput) -> list[Point]:
     points["D5"] = (("ok", f"{len(prev)} ticket(s) préventif(s) résolu(s) sur {cadence} mois "
                      f"(cadence du tier)", None) if prev else
                     ("ko", f"aucun ticket préventif résolu sur {cadence} mois", None))
-    sec = _resolved_within(inp, 92, lambda t: t.category == "securite")
+    # A2 is about applying security fixes: audits (A1's evidence) are not fixes.
+    sec = _resolved_within(inp, 92, lambda t: t.category == "securite"
+                           and not _AUDIT.search(t.title))
     late = [t for t in sec if t.resolved_at and t.resolved_at - t.created_at > timedelta(hours=72)]
     if not sec:
         points["A2"] = ("unknown", "aucun ticket de sécurité résolu sur 3 mois", None)

@@ -339,9 +339,10 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
             c = client_consumption(store, settings, client, last_month, at=now, uptime=up)
             (out / f"consumption-{client.id}-{last_month}.json").write_text(
                 json.dumps(c.as_json(), ensure_ascii=False, indent=2), encoding="utf-8")
-            from tmabot.cli import print_consumption
+            if not quiet:
+                from tmabot.cli import print_consumption
 
-            print_consumption(client.name, c)
+                print_consumption(client.name, c)
         console.print(f"  {robot.count()} requête(s) à l'émulateur UptimeRobot.")
 
         console.rule(f"6. Rapports mensuels — {last_month}")

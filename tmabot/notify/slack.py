@@ -335,6 +335,14 @@ def digest_blocks(settings: Any, store: Any, now: datetime, *, weekly: bool = Fa
                            and datetime.fromisoformat(t["resolved_at"]) >= week_start)
             lines.append(f"Cette semaine : {created} créé(s), {resolved} résolu(s)" if fr
                          else f"This week: {created} created, {resolved} resolved")
+        from tmabot.audit import audit_client
+
+        audit = audit_client(store, settings, client, now=now)
+        active = [s["id"] for s in audit["signals"] if s["active"]]
+        if active:
+            lines.append((f"Audit : signaux actifs {', '.join(active)}" if fr else
+                          f"Audit: active signals {', '.join(active)}")
+                         + (" — *audit immédiat*" if audit["three_criticals"] else ""))
         for t, k in (late + risky)[:5]:
             lines.append(f"• {escape(t['key'])} ({t['priority']}) "
                          f"{(INDICATOR_FR if fr else INDICATOR_EN)[k]} — {escape(t['title'][:80])}")
