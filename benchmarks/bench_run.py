@@ -207,6 +207,56 @@ def scenario_a(folder: Path, ticks: int) -> dict[str, Any]:
         world.close()
 
 
+def scenario_processes(folder: Path, ticks: int) -> dict[str, Any]:
+    """Two `tmabot run` OS processes; the leader is SIGKILLed half way through."""
+    import signal
+
+    from tmabot.store import Store
+
+    world = World(folder / "procs")
+    try:
+        Store(world.db).close()  # migrations
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        cmd = [sys.executable, "-m", "tmabot", "run", "--config", str(world.cfg), "--at",
+               START.isoformat(), "--simulate-minutes", "10", "--max-ticks", str(ticks),
+               "--tick-seconds", "0.05"]
+        procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True) for _ in range(2)]
+        seen: dict[int, list[str]] = {0: [], 1: []}
+        killed: list[int] = []
+
+        def read(i: int) -> None:
+            assert procs[i].stdout is not None
+            for line in procs[i].stdout:
+                seen[i].append(line.strip())
+                parts = line.split()
+                if (not killed and len(parts) == 3 and parts[2] == "leader"
+                        and int(parts[1]) >= ticks // 2):
+                    killed.append(i)
+                    procs[i].send_signal(signal.SIGKILL)
+
+        readers = [threading.Thread(target=read, args=(i,)) for i in range(2)]
+        t0 = time.perf_counter()
+        for r in readers:
+            r.start()
+        for p in procs:
+            p.wait(timeout=1800)
+        for r in readers:
+            r.join()
+        survivor = 1 - killed[0] if killed else None
+        took_over = survivor is not None and any(
+            line.endswith("leader") for line in seen[survivor])
+        finished = survivor is not None and procs[survivor].returncode == 0 and any(
+            line == f"tick {ticks - 1} leader" for line in seen[survivor])
+        dup_slack, dup_mail = world.duplicates()
+        return {"killed": killed, "took_over": took_over, "finished": finished,
+                "duplicates_slack": dup_slack, "duplicates_email": dup_mail,
+                "emails": len(world.inbox.subjects), "slack": len(world.slack.messages),
+                "seconds": time.perf_counter() - t0}
+    finally:
+        world.close()
+
+
 def run_day(world: World, ticks: int) -> list[str]:
     from tmabot.scheduler import Runner
     from tmabot.store import Store
@@ -260,6 +310,12 @@ def main() -> int:
         print(f"   {a['emails']} emails, {a['slack']} Slack messages in {a['seconds']:.0f} s; "
               f"duplicates: Slack {a['duplicates_slack']}, email {a['duplicates_email']}")
         print(f"   {'; '.join(a['log'])} → took over: {a['took_over']}")
+        print("A'. two `tmabot run` processes, the leader SIGKILLed half way")
+        p = scenario_processes(folder, args.ticks)
+        print(f"   killed process #{p['killed']}; the other took over: {p['took_over']}, "
+              f"ran to tick {args.ticks - 1}: {p['finished']}; {p['emails']} emails, "
+              f"{p['slack']} Slack messages in {p['seconds']:.0f} s; duplicates: Slack "
+              f"{p['duplicates_slack']}, email {p['duplicates_email']}")
 
         print("B. chaos: 20 % of Jira and Slack requests fail, one simulated day")
         calm = World(folder / "calm")
@@ -322,7 +378,9 @@ def main() -> int:
         print(f"   {killed} of {args.kills} runs killed mid-flight; duplicates {dup}; "
               f"tickets/history/worklogs identical to the fault-free run: {same_sync}; "
               f"deliveries left 'sending' by a kill between send and record: {len(stuck)}")
-        ok = (a["took_over"] and a["duplicates_slack"] == 0 and a["duplicates_email"] == 0 and same
+        ok = (a["took_over"] and p["took_over"] and p["finished"]
+              and p["duplicates_slack"] == 0 and p["duplicates_email"] == 0
+              and a["duplicates_slack"] == 0 and a["duplicates_email"] == 0 and same
               and not never and dup == (0, 0) and same_sync)
         print("\nall checks", "OK" if ok else "FAILED")
         return 0 if ok else 1

@@ -505,7 +505,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         return run_loop(settings, lambda: _store(settings), once=args.once,
                         at=_parse_at(args.at), tick_seconds=args.tick_seconds,
-                        metrics=metrics, http=http)
+                        metrics=metrics, http=http, simulate_minutes=args.simulate_minutes,
+                        max_ticks=args.max_ticks)
     finally:
         if http is not None:
             http.stop()
@@ -670,6 +671,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, default=None,
                    help="serve /healthz, /metrics and the webhooks on this port (0: any)")
     p.add_argument("--tick-seconds", type=float, default=30.0, help=argparse.SUPPRESS)
+    # Accelerated time, for tests and benchmarks: each tick advances --at by N minutes.
+    p.add_argument("--simulate-minutes", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--max-ticks", type=int, default=None, help=argparse.SUPPRESS)
 
     p = add("audit", cmd_audit, "warning signals and the 28-point maintenance checklist")
     p.add_argument("--client", metavar="ID", required=True)

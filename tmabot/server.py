@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -137,15 +137,20 @@ class HttpSide:
             try:
                 ok = store.ping()
                 runs = store.job_runs()
+                stuck = store.stuck_deliveries(datetime.now(UTC) - timedelta(minutes=5))
             finally:
                 store.close()
         except Exception:  # noqa: BLE001 - any failure: the store is not reachable
-            ok, runs = False, {}
+            ok, runs, stuck = False, {}, []
         jobs = {name: (r["last_success_at"].isoformat() if r.get("last_success_at") else None)
                 for name, r in runs.items()}
         if not ok:
             return 503, {"status": "error", "jobs": jobs, "store": "unreachable"}
-        return 200, {"status": "ok", "jobs": jobs}
+        payload: dict[str, Any] = {"status": "ok", "jobs": jobs}
+        if stuck:  # sends interrupted between claim and record: a person must decide
+            payload["unfinished_sends"] = [f"{r['client_id']} {r['period']} {r['channel']}"
+                                           for r in stuck]
+        return 200, payload
 
     def _secret(self, key: str) -> str | None:
         hooks = getattr(self.settings, "webhooks", None)

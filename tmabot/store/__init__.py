@@ -469,6 +469,13 @@ class Store:
                 deliveries.c.client_id == client_id, deliveries.c.channel == channel)
                 .order_by(deliveries.c.period)).mappings()]
 
+    def stuck_deliveries(self, before: datetime) -> list[dict[str, Any]]:
+        """Claims never recorded as sent (a crash between the claim and the record)."""
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(deliveries).where(
+                deliveries.c.status == "sending", deliveries.c.claimed_at < before))
+                .mappings()]
+
     def mark_delivered(self, client_id: str, period: str, channel: str, *, now: datetime,
                        detail: str) -> None:
         with self.engine.begin() as conn:
