@@ -163,9 +163,10 @@ def test_demo_runs_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
             assert len(list((out / "rapports").glob(f"{client}-*.{ext}"))) == 1, (client, ext)
     neglected = json.loads((out / "audit-domaine-des-vignes.json").read_text())
     assert neglected["three_criticals"] is True and neglected["verdict"] == "insufficient"
-    kept = json.loads((out / "audit-azur-evasion.json").read_text())
-    assert kept["three_criticals"] is False
-    assert sum(p["status"] == "ok" for p in kept["checklist"]) >= 24
+    kept = json.loads((out / "audit-cabinet-martin.json").read_text())
+    assert kept["three_criticals"] is False and kept["verdict"] == "sufficient", [
+        (p["id"], p["status"], p["evidence"]) for p in kept["checklist"]
+        if p["status"] != "ok"]
     assert "Audit immédiat" in (out / "slack" / "C0PMAGENCE.txt").read_text(encoding="utf-8")
     transcripts = list((out / "slack").glob("*.txt"))
     assert len(transcripts) >= 4  # three client channels and the PM channel at least

@@ -21,7 +21,7 @@ from tmabot.emulators.jira import JiraEmulator
 from tmabot.emulators.linear import LinearEmulator
 from tmabot.emulators.sample import SampleAgency, build_sample_agency
 from tmabot.emulators.sample_linear import move_to_linear
-from tmabot.emulators.sample_neglected import add_neglected_client
+from tmabot.emulators.sample_neglected import add_neglected_client, add_well_kept_client
 from tmabot.emulators.slack import SlackEmulator
 from tmabot.emulators.uptimerobot import Monitor, UptimeRobotEmulator
 from tmabot.months import Month
@@ -237,8 +237,9 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
     console.rule("[bold]tmabot demo")
     agency = build_sample_agency(now)
     neglected = add_neglected_client(agency, now)
+    kept = add_well_kept_client(agency, now)
     on_linear = next(c for c in agency.clients if c.project_key == LINEAR_PROJECT)
-    well_kept = on_linear.id
+    well_kept = kept.id
     linear_sample = move_to_linear(agency.dataset, LINEAR_PROJECT, client_name=on_linear.name,
                                    org_name=agency.name, url_key="atelier-des-pentes")
     n_issues = len(agency.dataset.issues)
@@ -266,7 +267,9 @@ def run_demo(out: Path, *, quiet: bool = False, now: datetime | None = None) -> 
                            'reason = "Migration PHP 8.3 annoncée" } ]'],
             csv_client: ["", "[clients.uptime]", 'kind = "csv"',
                          f'path = "uptime-{csv_client}.csv"'],
+            kept.id: ["", "[clients.uptime]", 'kind = "csv"', f'path = "uptime-{kept.id}.csv"'],
         }
+        (out / f"uptime-{kept.id}.csv").write_text("start,end,reason\n", encoding="utf-8")
         checked = (now - timedelta(days=40)).date().isoformat()
         config_path.write_text(demo_config(
             agency, jira.url, linear.endpoint, (LINEAR_PROJECT,), uptime,

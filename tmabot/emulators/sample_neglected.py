@@ -50,3 +50,55 @@ def add_neglected_client(agency: SampleAgency, now: datetime) -> SampleClient:
         site="vignes-hautes.example")
     agency.clients.append(client)
     return client
+
+
+WELL_KEPT_KEY = "CAB"
+WELL_KEPT_TICKETS = [  # (days ago created, hours to resolve, category-ish title, type, label)
+    (150, 30, "Mise à jour WordPress 6.5 → 6.6", "Task", "maj"),
+    (120, 20, "Correctif CVE-2026-1187 (plugin de formulaires)", "Task", "securite"),
+    (95, 26, "Audit npm audit trimestriel", "Task", "securite"),
+    (88, 24, "Mise à jour des extensions (octobre)", "Task", "maj"),
+    (60, 28, "Mise à jour WordPress 6.6 → 6.7", "Task", "maj"),
+    (45, 6, "Test de restauration de la sauvegarde", "Task", "sauvegarde"),
+    (38, 30, "Audit WPScan mensuel", "Task", "securite"),
+    (30, 20, "Patch de sécurité PHP 8.3.14", "Task", "securite"),
+    (21, 26, "Formulaire de contact : champ téléphone obligatoire", "Bug", "bug"),
+    (12, 22, "Mise à jour des extensions (novembre)", "Task", "maj"),
+]
+
+
+def add_well_kept_client(agency: SampleAgency, now: datetime) -> SampleClient:
+    """A fifth client maintained by the book: monthly updates through staging, security
+    fixes within 72 h, a restore test last month; the audit finds it sufficient."""
+    ds: JiraDataset = agency.dataset
+    ds.projects.append(JiraProject("10098", WELL_KEPT_KEY, "Cabinet Martin Avocats"))
+    todo, doing = ds.status_by_name("À faire"), ds.status_by_name("En cours")
+    staging, done = ds.status_by_name("Recette"), ds.status_by_name("Terminé")
+    dev = ds.users[0]
+    for n, (days, hours, title, kind, label) in enumerate(WELL_KEPT_TICKETS, start=1):
+        created = now - timedelta(days=days, hours=2)
+        started = created + timedelta(hours=1)
+        staged = started + timedelta(hours=hours / 2)
+        closed = started + timedelta(hours=hours)
+        issue = JiraIssue(
+            id=str(180000 + n), key=f"{WELL_KEPT_KEY}-{n}", project_key=WELL_KEPT_KEY,
+            summary=title, issue_type=kind, status_id=done.id, created=created, updated=closed,
+            priority="Medium", labels=[label], description="Planifié au calendrier.",
+            resolution_date=closed, assignee_id=dev.account_id, reporter_id=dev.account_id)
+        issue.histories = [
+            JiraHistory(f"{WELL_KEPT_KEY}{n}01", started, dev.account_id,
+                        [ChangeItem("status", todo.id, todo.name, doing.id, doing.name)]),
+            JiraHistory(f"{WELL_KEPT_KEY}{n}02", staged, dev.account_id,
+                        [ChangeItem("status", doing.id, doing.name, staging.id, staging.name)]),
+            JiraHistory(f"{WELL_KEPT_KEY}{n}03", closed, dev.account_id,
+                        [ChangeItem("status", staging.id, staging.name, done.id, done.name)])]
+        ds.issues.append(issue)
+    ds.touch()
+    client = SampleClient(
+        id="cabinet-martin", name="Cabinet Martin Avocats", project_key=WELL_KEPT_KEY,
+        tier="business", model="forfait", monthly_fee="490.00", hourly_rate="95.00",
+        start=date(now.year - 1, 6, 1), credits=[],
+        report_recipients=["secretariat@cabinet-martin.example"],
+        slack_channel="C09CABM7X1R", site="cabinet-martin.example")
+    agency.clients.append(client)
+    return client
