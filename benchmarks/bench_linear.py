@@ -25,6 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _procs import ask, run_in_process  # noqa: E402
+
 KEY = "lin_api_bench_not_a_secret"
 TEAMS = ["WEB", "APP"]
 START = datetime(2025, 6, 1, tzinfo=UTC)
@@ -137,17 +139,7 @@ def sync_process(conn: Any, config: str, full: bool) -> None:
 
 
 def run_sync(ctx: Any, config: Path, full: bool = False) -> dict[str, Any]:
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=sync_process, args=(child, str(config), full))
-    proc.start()
-    out = parent.recv()
-    proc.join()
-    return out
-
-
-def ask(conn: Any, cmd: str, arg: Any = None) -> Any:
-    conn.send((cmd, arg))
-    return conn.recv()
+    return run_in_process(ctx, sync_process, str(config), full)
 
 
 def write_config(folder: Path, url: str) -> Path:

@@ -27,6 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _procs import ask, run_in_process  # noqa: E402
+
 PROJECTS = ["BLK1", "BLK2", "BLK3", "BLK4"]
 TOKEN = "bench-token-not-a-secret"
 DATA_NOW = datetime(2026, 6, 1, tzinfo=UTC)  # the dataset lives in the past
@@ -135,14 +137,7 @@ def sync_process(conn: Any, config: str, full: bool) -> None:
 
 
 def run_sync(ctx: Any, config: Path, full: bool = False) -> dict[str, Any]:
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=sync_process, args=(child, str(config), full))
-    proc.start()
-    out = parent.recv()
-    proc.join()
-    if proc.exitcode:
-        raise SystemExit(f"sync process failed with exit code {proc.exitcode}")
-    return out
+    return run_in_process(ctx, sync_process, str(config), full)
 
 
 def write_config(folder: Path, url: str, db_url: str) -> Path:
@@ -175,11 +170,6 @@ monthly_fee = "1.00"
 hourly_rate = "1.00"
 """, encoding="utf-8")
     return path
-
-
-def ask(conn: Any, cmd: str, arg: Any = None) -> Any:
-    conn.send((cmd, arg))
-    return conn.recv()
 
 
 def main() -> int:

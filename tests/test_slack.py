@@ -245,6 +245,8 @@ def test_tma_status_shows_the_channels_client_and_refuses_others(env: Any) -> No
     assert replies and replies[0]["response_type"] == "ephemeral"
     assert "ACME &amp; Fils" in replies[0]["text"] and "2 ticket(s) ouvert(s)" in replies[0][
         "text"]
+    assert "en retard. Ce mois-ci" in replies[0]["text"]  # French hours: "0,00 h"
+    assert "0,00 h" in replies[0]["text"]
     refused = _command(app, slack, "status globex", "C0ACME")
     assert refused.status == 200
     body = json.loads(refused.body)

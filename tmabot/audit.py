@@ -276,13 +276,14 @@ def audit(inp: AuditInput) -> dict[str, Any]:
 
 
 def audit_client(store: Any, settings: Any, client: Any, *, now: datetime | None = None,
-                 ) -> dict[str, Any]:
-    """Gather the evidence for one client and audit it."""
+                 evaluated: Any = None) -> dict[str, Any]:
+    """Gather the evidence for one client and audit it (reusing `evaluated`, the client's
+    tickets already evaluated, when the caller has them)."""
     from tmabot.sla import status_matcher
     from tmabot.tickets import evaluate
 
-    when = now or datetime.now(UTC)
-    ev = evaluate(store, settings, client, at=when)
+    when = now or (evaluated.now if evaluated is not None else datetime.now(UTC))
+    ev = evaluated if evaluated is not None else evaluate(store, settings, client, at=when)
     tickets = []
     for i, r in enumerate(ev.rows):
         ident = (r["tracker"], r["issue_id"])

@@ -64,17 +64,16 @@ class Leadership:
             return True
         from sqlalchemy import create_engine, text
 
-        engine = create_engine(self.url, pool_pre_ping=True)
-        conn = engine.connect()
+        if self._engine is None:  # one small engine for the lock's own sessions
+            self._engine = create_engine(self.url, pool_pre_ping=True, pool_size=1)
+        conn = self._engine.connect()
         got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
                                 {"k": self.key}).scalar())
         conn.commit()
         if got:
             self._conn = conn  # the lock lives as long as this session
-            self._engine = engine
         else:
             conn.close()
-            engine.dispose()
         return got
 
     def _file(self) -> bool:
@@ -113,7 +112,9 @@ class Leadership:
                 self._conn.close()
             finally:
                 self._conn = None
-                self._engine.dispose()  # really end the session: no pooled lock holder
+        if self._engine is not None:
+            self._engine.dispose()  # really end the sessions: no pooled lock holder
+            self._engine = None
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -149,11 +150,10 @@ def reports_due(settings: Any, store: Any, now: datetime, cal: BusinessCalendar,
     for client in settings.clients:
         if not client.report_recipients:
             continue
-        first = max(Month.of(client.contract.start), _months_back(current, 12))
-        month = first
+        recorded = {row["period"] for row in store.deliveries_of(client.id, "email")}
+        month = max(Month.of(client.contract.start), _months_back(current, 12))
         while month < current:
-            if report_due_at(month, settings, cal) <= now and \
-                    store.delivery(client.id, str(month), "email") is None:
+            if str(month) not in recorded and report_due_at(month, settings, cal) <= now:
                 out.append((client, month))
             month = month.next()
     return out
@@ -167,9 +167,9 @@ def slack_posts_due(settings: Any, store: Any) -> list[tuple[Any, Month]]:
     for client in settings.clients:
         if not client.slack_channel:
             continue
+        posted = {row["period"] for row in store.deliveries_of(client.id, "slack")}
         for row in store.deliveries_of(client.id, "email"):
-            if row["status"] == "sent" and store.delivery(client.id, row["period"],
-                                                          "slack") is None:
+            if row["status"] == "sent" and row["period"] not in posted:
                 out.append((client, Month.parse(row["period"])))
     return out
 
@@ -211,6 +211,11 @@ class Runner:
             return False
         return local.time() >= at
 
+    def _weekly_day(self, local: datetime) -> bool:
+        from tmabot.config import WEEKDAYS
+
+        return WEEKDAYS[local.weekday()] == self.settings.schedule.digest_weekday
+
     def due(self, now: datetime) -> list[str]:
         s = self.settings.schedule
         jobs = []
@@ -219,20 +224,17 @@ class Runner:
         if self.settings.slack is not None and self._every("nudge", s.nudge_every_minutes,
                                                            now):
             jobs.append("nudge")
-        if self.settings.slack is not None and self._daily_at(s.digest_time, now,
-                                                              business_day=True):
+        local = now.astimezone(self.tz)
+        if self.settings.slack is not None and self._daily_at(
+                s.digest_time, now, business_day=True) and (
+                self.store.delivery("*", f"{local:%Y-%m-%d}", "digest") is None
+                or (self._weekly_day(local)
+                    and self.store.delivery("*", f"{local:%G-W%V}", "digest-weekly") is None)):
             jobs.append("digest")
         if self.settings.email is not None and (
                 reports_due(self.settings, self.store, now, self.cal)
                 or slack_posts_due(self.settings, self.store)):
             jobs.append("reports")
-        for row in self.store.stuck_deliveries(now - timedelta(hours=1)):
-            # At most once: a send interrupted between its claim and its record is not
-            # retried blindly (it may have gone out). Say so until someone decides.
-            log.warning("%s %s %s: a send did not finish (crash?); check, then "
-                        "`tmabot report --client %s --month %s --resend`", row["client_id"],
-                        row["period"], row["channel"], row["client_id"], row["period"])
-        local = now.astimezone(self.tz)
         if self._daily_at(s.reconcile_time, now, business_day=False) and \
                 self.store.delivery("*", f"{local:%Y-%m-%d}", "reconcile") is None:
             jobs.append("reconcile")
@@ -243,6 +245,12 @@ class Runner:
         """Run what is due; a failing job is logged and left for the next tick."""
         when = now or datetime.now(UTC)
         outcome: dict[str, str] = {}
+        for row in self.store.stuck_deliveries(when - timedelta(hours=1)):
+            # At most once: a send interrupted between its claim and its record is not
+            # retried blindly (it may have gone out). Say so until someone decides.
+            log.warning("%s %s %s: a send did not finish (crash?); check, then "
+                        "`tmabot report --client %s --month %s --resend`", row["client_id"],
+                        row["period"], row["channel"], row["client_id"], row["period"])
         with self._lock:  # a job never overlaps itself
             for job in self.due(when):
                 if self.stop_requested:
@@ -284,10 +292,8 @@ class Runner:
     def _job_digest(self, now: datetime) -> str:
         from tmabot.notify.slack import post_digest
 
-        local = now.astimezone(self.tz)
-        weekly = local.strftime("%a").lower()[:3] == self.settings.schedule.digest_weekday
         text = post_digest(self.settings, self.store, now=now)
-        if weekly:
+        if self._weekly_day(now.astimezone(self.tz)):
             text += "; " + post_digest(self.settings, self.store, now=now, weekly=True)
         return text
 

@@ -212,7 +212,10 @@ class HttpSide:
             try:
                 sync(self.settings, store, client_ids=[client.id])
             except Exception as exc:  # noqa: BLE001 - polling will catch up
-                log.warning("webhook sync of %s failed: %s", client.id, type(exc).__name__)
+                from tmabot.logs import redact
+
+                log.warning("webhook sync of %s failed: %s", client.id,
+                            redact(f"{type(exc).__name__}: {exc}".splitlines()[0]))
             finally:
                 store.close()
 

@@ -73,7 +73,6 @@ class Evaluated:
     classification: Classification
     sla: SlaResult
     rules: tuple[Rule, ...]
-    worked: dict[tuple[str, str], list[datetime]]
     spent: dict[tuple[str, str], int]  # seconds, from `time_source`
     time_source: dict[tuple[str, str], str]  # tracker | timesheet | estimate | none
     entries: dict[tuple[str, str], list[tuple[datetime, int]]]  # (start, seconds)
@@ -94,7 +93,6 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
     for t in store.client_transitions(client.id):
         hist[(t["tracker"], t["issue_id"])].append(t)
     spent, entries, source = time_spent(store, client, rows, now)
-    worked = {ident: [start for start, _s in items] for ident, items in entries.items()}
     statuses: dict[str, tuple[str, str]] = {}
     for tracker in {r["tracker"] for r in rows}:
         facts = store.tracker_facts(tracker)
@@ -147,7 +145,7 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
     for i, (level, known) in enumerate(levels):
         rows[i]["_priority"] = level
         rows[i]["_priority_known"] = known
-    return Evaluated(rows, columns, classification, result, rules, worked, spent, source,
+    return Evaluated(rows, columns, classification, result, rules, spent, source,
                      entries, resolved, now)
 
 
@@ -162,37 +160,33 @@ def time_spent(store: Store, client: Any, rows: list[dict[str, Any]], now: datet
     otherwise 0 h from "none". Sources are never added together, so time logged both in
     Jira and in a time tracker is not counted twice.
     """
-    tracker_s: dict[tuple[str, str], int] = defaultdict(int)
-    tracker_w: dict[tuple[str, str], list[tuple[datetime, int]]] = defaultdict(list)
-    for w in store.client_worklogs(client.id):
-        if w["started_at"] <= now:
-            tracker_s[(w["tracker"], w["issue_id"])] += w["seconds"]
-            tracker_w[(w["tracker"], w["issue_id"])].append((w["started_at"], w["seconds"]))
-    sheet_s: dict[tuple[str, str], int] = defaultdict(int)
-    sheet_w: dict[tuple[str, str], list[tuple[datetime, int]]] = defaultdict(list)
-    for e in store.client_time_entries(client.id):
-        if e["started_at"] <= now:
-            sheet_s[(e["tracker"], e["issue_id"])] += e["seconds"]
-            sheet_w[(e["tracker"], e["issue_id"])].append((e["started_at"], e["seconds"]))
+    def by_ticket(items: list[dict[str, Any]]) -> dict[tuple[str, str],
+                                                        list[tuple[datetime, int]]]:
+        out: dict[tuple[str, str], list[tuple[datetime, int]]] = defaultdict(list)
+        for x in items:
+            if x["started_at"] <= now:
+                out[(x["tracker"], x["issue_id"])].append((x["started_at"], x["seconds"]))
+        return out
+
+    sources = (("tracker", by_ticket(store.client_worklogs(client.id))),
+               ("timesheet", by_ticket(store.client_time_entries(client.id))))
     spent: dict[tuple[str, str], int] = defaultdict(int)
-    worked: dict[tuple[str, str], list[tuple[datetime, int]]] = defaultdict(list)
+    worked: dict[tuple[str, str], list[tuple[datetime, int]]] = {}
     source: dict[tuple[str, str], str] = {}
     for r in rows:
         ident = (r["tracker"], r["issue_id"])
-        if ident in tracker_s:
-            spent[ident], worked[ident], source[ident] = tracker_s[ident], tracker_w[ident], \
-                "tracker"
-        elif ident in sheet_s:
-            spent[ident], worked[ident], source[ident] = sheet_s[ident], sheet_w[ident], \
-                "timesheet"
+        name, found = next(((n, per[ident]) for n, per in sources if ident in per),
+                           ("none", None))
+        if found is not None:
+            worked[ident], spent[ident] = found, sum(sec for _start, sec in found)
+            source[ident] = name
+            continue
+        hours = client.hours_for_estimate((r.get("extra") or {}).get("estimate")) \
+            if hasattr(client, "hours_for_estimate") else None
+        if hours is not None:
+            spent[ident], source[ident] = round(hours * 3600), "estimate"
         else:
-            points = (r.get("extra") or {}).get("estimate")
-            hours = client.hours_for_estimate(points) if hasattr(
-                client, "hours_for_estimate") else None
-            if hours is not None:
-                spent[ident], source[ident] = round(hours * 3600), "estimate"
-            else:
-                source[ident] = "none"
+            source[ident] = "none"
     return spent, worked, source
 
 
@@ -234,7 +228,7 @@ def tickets_json(ev: Evaluated, settings: Any, *, month: Month | None = None,
         if start is not None and end is not None and not (
                 start <= r["created_at"] < end
                 or (resolved is not None and start <= resolved < end)
-                or any(start <= s < end for s in ev.worked.get(ident, ()))):
+                or any(start <= s < end for s, _sec in ev.entries.get(ident, ()))):
             continue
         response = ev.sla.response_at[i]
         item = {
@@ -295,14 +289,16 @@ def ticket_uses(ev: Evaluated) -> list[Any]:
 
 
 def client_consumption(store: Store, settings: Any, client: Any, month: Month, *,
-                       at: datetime | None = None, uptime: Any = None) -> Any:
-    """The month's consumption, with SLA figures as of the month's end (or `at`)."""
+                       at: datetime | None = None, uptime: Any = None,
+                       evaluated: Evaluated | None = None) -> Any:
+    """The month's consumption, with SLA figures as of the month's end (or `at`).
+    `evaluated`: the client's tickets already evaluated at that instant, to reuse."""
     from tmabot.consumption import UptimeFigure, consumption
 
     tz = ZoneInfo(settings.agency.timezone)
     _start, end = month.bounds(tz)
     now = at or datetime.now(UTC)
-    ev = evaluate(store, settings, client, at=min(now, end))
+    ev = evaluated or evaluate(store, settings, client, at=min(now, end))
     figure = UptimeFigure(uptime.percent, uptime.incidents) if uptime is not None else None
     result = consumption(client.contract, ticket_uses(ev), month, tz, uptime=figure)
     if uptime is not None:

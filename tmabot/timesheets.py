@@ -644,9 +644,6 @@ def import_timesheet(store: Any, client_id: str, path: Path, *, tz: str,
             "file_name": Path(path).name, "imported_at": stamp,
         })
     new = store.save_time_entries(client_id, rows)
-    fresh_ids = {r["entry_id"] for r in rows}
-    stored = {e["entry_id"]: e for e in store.client_time_entries(client_id)
-              if e["entry_id"] in fresh_ids and e["imported_at"] == stamp}
-    return ImportReport(result.format, len(result.entries), new, len(rows) - new,
-                        sum(e["seconds"] for e in stored.values()), unknown,
+    return ImportReport(result.format, len(result.entries), len(new), len(rows) - len(new),
+                        sum(r["seconds"] for r in rows if r["entry_id"] in new), unknown,
                         list(result.problems))

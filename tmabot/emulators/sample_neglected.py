@@ -18,29 +18,38 @@ TITLES = ["Le formulaire de réservation de dégustation ne part plus",
           "Mauvais prix affiché sur le coffret Noël"]
 
 
+def _closed_issue(ds: JiraDataset, project: str, n: int, issue_id: int, title: str,
+                  issue_type: str, label: str, priority: str, created: datetime,
+                  path: list[tuple[datetime, str]], description: str) -> JiraIssue:
+    """A resolved issue walked through `path` ([(when, status name)], from "À faire")."""
+    dev = ds.users[0]
+    issue = JiraIssue(
+        id=str(issue_id), key=f"{project}-{n}", project_key=project, summary=title,
+        issue_type=issue_type, status_id=ds.status_by_name(path[-1][1]).id, created=created,
+        updated=path[-1][0], priority=priority, labels=[label],
+        description=description,
+        resolution_date=path[-1][0], assignee_id=dev.account_id, reporter_id=dev.account_id)
+    previous = ds.status_by_name("À faire")
+    for step, (when, name) in enumerate(path, start=1):
+        to = ds.status_by_name(name)
+        issue.histories.append(JiraHistory(
+            f"{project}{n}{step:02d}", when, dev.account_id,
+            [ChangeItem("status", previous.id, previous.name, to.id, to.name)]))
+        previous = to
+    ds.issues.append(issue)
+    return issue
+
+
 def add_neglected_client(agency: SampleAgency, now: datetime) -> SampleClient:
     ds: JiraDataset = agency.dataset
     ds.projects.append(JiraProject("10099", KEY, "Domaine des Vignes Hautes"))
-    todo = ds.status_by_name("À faire")
-    doing = ds.status_by_name("En cours")
-    done = ds.status_by_name("Terminé")
-    dev = ds.users[0]
     for n, title in enumerate(TITLES, start=1):
         created = now - timedelta(days=240 - 35 * n, hours=3)
         started = created + timedelta(hours=20)
-        closed = started + timedelta(days=3)
-        issue = JiraIssue(
-            id=str(190000 + n), key=f"{KEY}-{n}", project_key=KEY, summary=title,
-            issue_type="Bug", status_id=done.id, created=created, updated=closed,
-            priority="High" if n % 2 else "Medium", labels=["bug"],
-            description="Signalé par téléphone.", resolution_date=closed,
-            assignee_id=dev.account_id, reporter_id=dev.account_id)
-        issue.histories = [
-            JiraHistory(f"{KEY}{n}01", started, dev.account_id,
-                        [ChangeItem("status", todo.id, todo.name, doing.id, doing.name)]),
-            JiraHistory(f"{KEY}{n}02", closed, dev.account_id,
-                        [ChangeItem("status", doing.id, doing.name, done.id, done.name)])]
-        ds.issues.append(issue)
+        _closed_issue(ds, KEY, n, 190000 + n, title, "Bug", "bug",
+                      "High" if n % 2 else "Medium", created,
+                      [(started, "En cours"), (started + timedelta(days=3), "Terminé")],
+                      "Signalé par téléphone.")
     ds.touch()
     client = SampleClient(
         id="domaine-des-vignes", name="Domaine des Vignes Hautes", project_key=KEY,
@@ -72,27 +81,12 @@ def add_well_kept_client(agency: SampleAgency, now: datetime) -> SampleClient:
     fixes within 72 h, a restore test last month; the audit finds it sufficient."""
     ds: JiraDataset = agency.dataset
     ds.projects.append(JiraProject("10098", WELL_KEPT_KEY, "Cabinet Martin Avocats"))
-    todo, doing = ds.status_by_name("À faire"), ds.status_by_name("En cours")
-    staging, done = ds.status_by_name("Recette"), ds.status_by_name("Terminé")
-    dev = ds.users[0]
     for n, (days, hours, title, kind, label) in enumerate(WELL_KEPT_TICKETS, start=1):
         created = now - timedelta(days=days, hours=2)
         started = created + timedelta(hours=1)
-        staged = started + timedelta(hours=hours / 2)
-        closed = started + timedelta(hours=hours)
-        issue = JiraIssue(
-            id=str(180000 + n), key=f"{WELL_KEPT_KEY}-{n}", project_key=WELL_KEPT_KEY,
-            summary=title, issue_type=kind, status_id=done.id, created=created, updated=closed,
-            priority="Medium", labels=[label], description="Planifié au calendrier.",
-            resolution_date=closed, assignee_id=dev.account_id, reporter_id=dev.account_id)
-        issue.histories = [
-            JiraHistory(f"{WELL_KEPT_KEY}{n}01", started, dev.account_id,
-                        [ChangeItem("status", todo.id, todo.name, doing.id, doing.name)]),
-            JiraHistory(f"{WELL_KEPT_KEY}{n}02", staged, dev.account_id,
-                        [ChangeItem("status", doing.id, doing.name, staging.id, staging.name)]),
-            JiraHistory(f"{WELL_KEPT_KEY}{n}03", closed, dev.account_id,
-                        [ChangeItem("status", staging.id, staging.name, done.id, done.name)])]
-        ds.issues.append(issue)
+        _closed_issue(ds, WELL_KEPT_KEY, n, 180000 + n, title, kind, label, "Medium", created,
+                      [(started, "En cours"), (started + timedelta(hours=hours / 2), "Recette"),
+                       (started + timedelta(hours=hours), "Terminé")], "Planifié au calendrier.")
     ds.touch()
     client = SampleClient(
         id="cabinet-martin", name="Cabinet Martin Avocats", project_key=WELL_KEPT_KEY,

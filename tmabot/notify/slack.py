@@ -40,9 +40,6 @@ from tmabot.calendar import BusinessCalendar
 
 log = logging.getLogger("tmabot.slack")
 MAX_BLOCKS = 50
-INDICATOR_FR = {"response": "prise en charge", "resolution": "résolution",
-                "delivery": "livraison"}
-INDICATOR_EN = {"response": "response", "resolution": "resolution", "delivery": "delivery"}
 
 
 class SlackError(Exception):
@@ -120,8 +117,11 @@ class Poster:
             try:
                 resp = self.client.users_lookupByEmail(email=key)
                 self._users[key] = str(resp["user"]["id"])
-            except SlackApiError:
-                self._users[key] = None  # users_not_found: no mention, no DM
+            except SlackApiError as exc:
+                error = exc.response.get("error")
+                if error != "users_not_found":  # a bad token or scope is not "no such user"
+                    raise SlackError(f"users.lookupByEmail: {error}") from None
+                self._users[key] = None  # not in the workspace: no mention, no DM
         return self._users[key]
 
     def dm(self, user: str, text: str, blocks: Sequence[dict[str, Any]]) -> list[str]:
@@ -183,13 +183,15 @@ def due_nudges(settings: Any, store: Any, now: datetime, *,
 
 
 def nudge_blocks(n: Nudge, locale: str, mention: str | None) -> tuple[str, list[dict]]:
-    fr = locale == "fr"
-    ind = (INDICATOR_FR if fr else INDICATOR_EN)[n.indicator]
+    from tmabot.report.i18n import text_for
+
+    t = text_for(locale)
+    fr = t.fr
+    ind = t.indicator(n.indicator)
     late = n.level == "breached"
     icon = ":rotating_light:" if late else ":warning:"
     state = ("En retard" if late else "À risque") if fr else ("Breached" if late else "At risk")
-    gap = abs(n.target_hours - n.elapsed_hours)
-    hours = f"{gap:.1f}".replace(".", ",") if fr else f"{gap:.1f}"
+    hours = t.num(abs(n.target_hours - n.elapsed_hours))
     when = (f"en retard de {hours} h" if late else f"{hours} h restantes") if fr else \
         (f"{hours} h late" if late else f"{hours} h left")
     clock = "24/7" if n.absolute else ("heures ouvrées" if fr else "business hours")
@@ -290,10 +292,13 @@ def _post_nudge(settings: Any, poster: Poster, n: Nudge) -> str | None:
 
 def digest_blocks(settings: Any, store: Any, now: datetime, *, weekly: bool = False,
                   ) -> tuple[str, list[dict[str, Any]]]:
+    from tmabot.audit import audit_client
     from tmabot.months import Month
-    from tmabot.tickets import client_consumption, client_tickets
+    from tmabot.report.i18n import text_for
+    from tmabot.tickets import client_consumption, evaluate, tickets_json
 
-    fr = settings.agency.locale == "fr"
+    t = text_for(settings.agency.locale)
+    fr = t.fr
     tz = ZoneInfo(settings.agency.timezone)
     local = now.astimezone(tz)
     title = (("Digest TMA hebdomadaire" if weekly else "Digest TMA") if fr
@@ -301,27 +306,27 @@ def digest_blocks(settings: Any, store: Any, now: datetime, *, weekly: bool = Fa
     blocks: list[dict[str, Any]] = [header(title)]
     week_start = now - timedelta(days=7)
     for client in settings.clients:
-        items = client_tickets(store, settings, client, at=now)
-        open_items = [t for t in items if t["status_category"] != "done"]
-        by_p = Counter(t["priority"] for t in open_items)
-        risky = [(t, k) for t in open_items for k, i in t["sla"].items()
+        ev = evaluate(store, settings, client, at=now)  # once: tickets, plan and audit
+        items = tickets_json(ev, settings)
+        open_items = [x for x in items if x["status_category"] != "done"]
+        by_p = Counter(x["priority"] for x in open_items)
+        risky = [(x, k) for x in open_items for k, i in x["sla"].items()
                  if i["state"] == "at_risk" and not i["stopped_at"]]
-        late = [(t, k) for t in open_items for k, i in t["sla"].items()
+        late = [(x, k) for x in open_items for k, i in x["sla"].items()
                 if i["state"] == "breached" and not i["stopped_at"]]
-        cons = client_consumption(store, settings, client, Month.of(local), at=now)
+        cons = client_consumption(store, settings, client, Month.of(local), at=now,
+                                  evaluated=ev)
         quotes = len(cons.details.get("tickets_to_quote") or [])
-        unclassified = sum(1 for t in items if t["category"] == "non_classe")
+        unclassified = sum(1 for x in items if x["category"] == "non_classe")
         prio = " · ".join(f"{p} {by_p.get(p, 0)}" for p in ("P0", "P1", "P2", "P3"))
         if cons.model == "credit_temps":
-            plan = (f"solde {cons.hours_balance:.1f} h" if fr else
-                    f"balance {cons.hours_balance:.1f} h").replace(".", "," if fr else ".")
+            plan = f"{'solde' if fr else 'balance'} {t.hours(cons.hours_balance or 0)}"
         elif cons.model == "forfait":
             quota = "∞" if cons.tickets_included is None else cons.tickets_included
-            plan = f"{cons.tickets_used}/{quota} tickets, Run {cons.run_hours_used:.1f}/" \
-                   f"{cons.run_hours_included:.1f} h"
+            plan = (f"{cons.tickets_used}/{quota} tickets, Run {t.num(cons.run_hours_used)}/"
+                    f"{t.hours(cons.run_hours_included)}")
         else:
-            plan = (f"{cons.tickets_used} correctifs" if fr else
-                    f"{cons.tickets_used} corrective")
+            plan = f"{cons.tickets_used} {'correctifs' if fr else 'corrective'}"
         lines = [f"*{escape(client.name)}* — " + (
             f"{len(open_items)} ouvert(s) ({prio}) · {len(risky)} à risque · "
             f"{len(late)} en retard" if fr else
@@ -329,23 +334,21 @@ def digest_blocks(settings: Any, store: Any, now: datetime, *, weekly: bool = Fa
             (f"Forfait : {plan} · {quotes} à chiffrer · {unclassified} non classé(s)" if fr
              else f"Plan: {plan} · {quotes} to quote · {unclassified} unclassified")]
         if weekly:
-            created = sum(1 for t in items
-                          if datetime.fromisoformat(t["created_at"]) >= week_start)
-            resolved = sum(1 for t in items if t["resolved_at"]
-                           and datetime.fromisoformat(t["resolved_at"]) >= week_start)
+            created = sum(1 for x in items
+                          if datetime.fromisoformat(x["created_at"]) >= week_start)
+            resolved = sum(1 for x in items if x["resolved_at"]
+                           and datetime.fromisoformat(x["resolved_at"]) >= week_start)
             lines.append(f"Cette semaine : {created} créé(s), {resolved} résolu(s)" if fr
                          else f"This week: {created} created, {resolved} resolved")
-        from tmabot.audit import audit_client
-
-        audit = audit_client(store, settings, client, now=now)
+        audit = audit_client(store, settings, client, now=now, evaluated=ev)
         active = [s["id"] for s in audit["signals"] if s["active"]]
         if active:
             lines.append((f"Audit : signaux actifs {', '.join(active)}" if fr else
                           f"Audit: active signals {', '.join(active)}")
                          + (" — *audit immédiat*" if audit["three_criticals"] else ""))
-        for t, k in (late + risky)[:5]:
-            lines.append(f"• {escape(t['key'])} ({t['priority']}) "
-                         f"{(INDICATOR_FR if fr else INDICATOR_EN)[k]} — {escape(t['title'][:80])}")
+        for x, k in (late + risky)[:5]:
+            lines.append(f"• {escape(x['key'])} ({x['priority']}) "
+                         f"{t.indicator(k)} — {escape(x['title'][:80])}")
         blocks.append(section("\n".join(lines)))
         blocks.append(DividerBlock().to_dict())
     return title, blocks

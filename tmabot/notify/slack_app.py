@@ -21,7 +21,8 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from tmabot.notify.slack import INDICATOR_EN, INDICATOR_FR, context, escape, section
+from tmabot.notify.slack import context, escape, section
+from tmabot.report.i18n import text_for
 
 log = logging.getLogger("tmabot.slack.app")
 HELP_FR = ("*Commandes /tma*\n• `/tma status <client>` : tickets ouverts, SLA et forfait\n"
@@ -131,31 +132,32 @@ def create_app(settings: Any, store_factory: Callable[[], Any], *, client: WebCl
 
 def status_reply(settings: Any, store: Any, client: Any, now: datetime, fr: bool,
                  ) -> tuple[str, list[dict[str, Any]]]:
-    from tmabot.months import Month
-    from tmabot.tickets import client_consumption, client_tickets
-
-    items = client_tickets(store, settings, client, at=now)
-    open_items = [t for t in items if t["status_category"] != "done"]
-    risky = sum(1 for t in open_items for i in t["sla"].values()
-                if i["state"] == "at_risk" and not i["stopped_at"])
-    late = sum(1 for t in open_items for i in t["sla"].values()
-               if i["state"] == "breached" and not i["stopped_at"])
     from zoneinfo import ZoneInfo
 
+    from tmabot.months import Month
+    from tmabot.tickets import client_consumption, evaluate, tickets_json
+
+    t = text_for("fr" if fr else "en")
+    ev = evaluate(store, settings, client, at=now)  # once, for tickets and the plan
+    open_items = [x for x in tickets_json(ev, settings) if x["status_category"] != "done"]
+    risky = sum(1 for x in open_items for i in x["sla"].values()
+                if i["state"] == "at_risk" and not i["stopped_at"])
+    late = sum(1 for x in open_items for i in x["sla"].values()
+               if i["state"] == "breached" and not i["stopped_at"])
     month = Month.of(now.astimezone(ZoneInfo(settings.agency.timezone)))
-    cons = client_consumption(store, settings, client, month, at=now)
+    cons = client_consumption(store, settings, client, month, at=now, evaluated=ev)
     quota = "∞" if cons.tickets_included is None else str(cons.tickets_included)
     if fr:
         text = (f"*{escape(client.name)}* — {len(open_items)} ticket(s) ouvert(s), {risky} à "
                 f"risque, {late} en retard. Ce mois-ci : {cons.tickets_used}/{quota} tickets "
-                f"correctifs, {cons.hours_used:.1f} h.".replace(".", ",", 1))
+                f"correctifs, {t.hours(cons.hours_used)}.")
     else:
         text = (f"*{escape(client.name)}* — {len(open_items)} open ticket(s), {risky} at risk, "
                 f"{late} breached. This month: {cons.tickets_used}/{quota} corrective "
-                f"tickets, {cons.hours_used:.1f} h.")
+                f"tickets, {t.hours(cons.hours_used)}.")
     if cons.hours_balance is not None:
-        text += (f" Solde : {cons.hours_balance:.1f} h." if fr
-                 else f" Balance: {cons.hours_balance:.1f} h.")
+        text += (f" Solde : {t.hours(cons.hours_balance)}." if fr
+                 else f" Balance: {t.hours(cons.hours_balance)}.")
     return text, [section(text)]
 
 
@@ -163,7 +165,7 @@ def tickets_reply(settings: Any, store: Any, client: Any, now: datetime, fr: boo
                   at_risk_only: bool) -> tuple[str, list[dict[str, Any]]]:
     from tmabot.tickets import client_tickets
 
-    names = INDICATOR_FR if fr else INDICATOR_EN
+    t = text_for("fr" if fr else "en")
     lines = []
     for t in client_tickets(store, settings, client, at=now):
         if t["status_category"] == "done":
@@ -172,7 +174,7 @@ def tickets_reply(settings: Any, store: Any, client: Any, now: datetime, fr: boo
                    if i["state"] in ("at_risk", "breached") and not i["stopped_at"]]
         if at_risk_only and not flagged:
             continue
-        mark = " :warning: " + ", ".join(names[k] for k in flagged) if flagged else ""
+        mark = " :warning: " + ", ".join(t.indicator(k) for k in flagged) if flagged else ""
         lines.append(f"• *{escape(t['key'])}* ({t['priority']}) {escape(t['title'][:90])} — "
                      f"{escape(t['status'])}{mark}")
     head = (f"*{escape(client.name)}* — " + (f"{len(lines)} ticket(s) à risque" if at_risk_only

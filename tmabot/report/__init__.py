@@ -67,7 +67,7 @@ def send(store: Any, settings: Any, client: Any, data: dict[str, Any], *,
     releases the claim (nothing recorded). A claim left by a crash blocks automatic
     resends: better a report the PM re-sends by hand than one the client gets twice.
     """
-    from tmabot.notify.email import EmailError, build_message
+    from tmabot.notify.email import build_message
     from tmabot.notify.email import send as smtp_send
     from tmabot.report.render import email_html, render
 
@@ -89,7 +89,7 @@ def send(store: Any, settings: Any, client: Any, data: dict[str, Any], *,
         return _already(client.id, period, store.delivery(client.id, period, "email") or {})
     try:
         smtp_send(msg, settings)
-    except (EmailError, Exception):
+    except Exception:
         store.release_delivery(client.id, period, "email")
         raise
     store.mark_delivered(client.id, period, "email", now=datetime.now(UTC),

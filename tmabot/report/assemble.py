@@ -79,7 +79,7 @@ def assemble(store: Any, settings: Any, client: Any, month: Month, *,
     all_items = tickets_json(ev, settings)
     open_items = [x for x in all_items if x["status_category"] != "done"]
     alerts = _alerts(t, client, cons, breaches, open_items, tickets, uptime)
-    alerts += audit_alerts(store, settings, client, as_of, t.fr)
+    alerts += audit_alerts(store, settings, client, ev, t.fr)
     next_month = _next_month(t, client, month, open_items, cal, tz)
     hours = sum(x["time_spent_hours"] for x in tickets)
     status = ("critical" if any(a["level"] == "critical" for a in alerts)
@@ -110,12 +110,12 @@ def assemble(store: Any, settings: Any, client: Any, month: Month, *,
     return data
 
 
-def audit_alerts(store: Any, settings: Any, client: Any, at: datetime, fr: bool,
+def audit_alerts(store: Any, settings: Any, client: Any, ev: Any, fr: bool,
                  ) -> list[dict[str, str]]:
     """The audit's active critical and high signals, as recommendations."""
     from tmabot.audit import audit_client
 
-    result = audit_client(store, settings, client, now=at)
+    result = audit_client(store, settings, client, now=ev.now, evaluated=ev)
     out = []
     if result["three_criticals"]:
         out.append({"level": "critical", "text": (

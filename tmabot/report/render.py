@@ -192,7 +192,7 @@ def render(data: dict[str, Any], settings: Any, formats: tuple[str, ...], *,
         out.md = env.get_template("report.md.j2").render(
             _context(data, settings, t, lambda name: ""))
     if "json" in formats:
-        out.json = json.dumps(public_json(data), ensure_ascii=False, indent=2)
+        out.json = json.dumps(data, ensure_ascii=False, indent=2)
     if for_email:
         out.text = env.get_template("email.txt.j2").render(html_ctx)
     return out
@@ -207,9 +207,3 @@ def email_html(data: dict[str, Any], settings: Any, charts: dict[str, bytes]) ->
     html = env.get_template("report.html.j2").render(
         _context(data, settings, t, lambda name: f"cid:{name}@tmabot"))
     return str(css_inline.inline(html))
-
-
-def public_json(data: dict[str, Any]) -> dict[str, Any]:
-    """The INTERFACE.md report object (plus extra keys), without rendering-only fields."""
-    hidden = {"trend_png"}
-    return {k: v for k, v in data.items() if k not in hidden}

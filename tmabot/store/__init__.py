@@ -407,10 +407,10 @@ class Store:
                                 .where(tickets.c.client_id == client_id))
             return {key.upper(): (tracker, issue_id) for key, tracker, issue_id in rows}
 
-    def save_time_entries(self, client_id: str, rows: list[dict[str, Any]]) -> int:
-        """Insert the entries not stored yet (by entry id); returns how many were new."""
+    def save_time_entries(self, client_id: str, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert the entries not stored yet (by entry id); returns the new entries' ids."""
         if not rows:
-            return 0
+            return set()
         with self.engine.begin() as conn:
             known: set[str] = set()
             ids = [r["entry_id"] for r in rows]
@@ -424,7 +424,7 @@ class Store:
                 stmt = self._insert(time_entries).on_conflict_do_nothing(
                     index_elements=["client_id", "entry_id"])
                 conn.execute(stmt, list(fresh.values()))
-        return len(fresh)
+        return set(fresh)
 
     def client_time_entries(self, client_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -445,18 +445,22 @@ class Store:
         """Take the right to send (client, period, channel). False when it was sent or is
         being sent — by this process earlier, a crashed run or another instance. The unique
         key makes two instances racing for it get one winner."""
+        key = {"client_id": client_id, "period": period, "channel": channel}
+        return self._claim(deliveries, key, now=now, force=force)
+
+    def _claim(self, table: Table, key: dict[str, str], *, now: datetime,
+               force: bool = False) -> bool:
+        """Insert a "sending" ledger row keyed by `key`; False when the key exists. The
+        table's unique key makes two instances racing for it get one winner."""
         from sqlalchemy.exc import IntegrityError
 
+        where = [table.c[name] == value for name, value in key.items()]
         with self.engine.begin() as conn:
             if force:
-                conn.execute(delete(deliveries).where(
-                    deliveries.c.client_id == client_id, deliveries.c.period == period,
-                    deliveries.c.channel == channel))
+                conn.execute(delete(table).where(*where))
             savepoint = conn.begin_nested()  # a failed insert must not poison the outer one
             try:
-                conn.execute(deliveries.insert().values(
-                    client_id=client_id, period=period, channel=channel, status="sending",
-                    claimed_at=now))
+                conn.execute(table.insert().values(**key, status="sending", claimed_at=now))
                 savepoint.commit()
             except IntegrityError:
                 savepoint.rollback()
@@ -495,19 +499,8 @@ class Store:
     def claim_nudge(self, client_id: str, ticket_key: str, indicator: str, level: str, *,
                     now: datetime) -> bool:
         """The right to post this nudge; False when it was posted (or is being posted)."""
-        from sqlalchemy.exc import IntegrityError
-
-        with self.engine.begin() as conn:
-            savepoint = conn.begin_nested()
-            try:
-                conn.execute(nudges.insert().values(
-                    client_id=client_id, ticket_key=ticket_key, indicator=indicator,
-                    level=level, status="sending", claimed_at=now))
-                savepoint.commit()
-            except IntegrityError:
-                savepoint.rollback()
-                return False
-        return True
+        return self._claim(nudges, {"client_id": client_id, "ticket_key": ticket_key,
+                                    "indicator": indicator, "level": level}, now=now)
 
     def _nudge_where(self, client_id: str, ticket_key: str, indicator: str, level: str) -> Any:
         return ((nudges.c.client_id == client_id) & (nudges.c.ticket_key == ticket_key)
