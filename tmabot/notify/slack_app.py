@@ -167,16 +167,16 @@ def tickets_reply(settings: Any, store: Any, client: Any, now: datetime, fr: boo
 
     t = text_for("fr" if fr else "en")
     lines = []
-    for t in client_tickets(store, settings, client, at=now):
-        if t["status_category"] == "done":
+    for tk in client_tickets(store, settings, client, at=now):
+        if tk["status_category"] == "done":
             continue
-        flagged = [k for k, i in t["sla"].items()
+        flagged = [k for k, i in tk["sla"].items()
                    if i["state"] in ("at_risk", "breached") and not i["stopped_at"]]
         if at_risk_only and not flagged:
             continue
         mark = " :warning: " + ", ".join(t.indicator(k) for k in flagged) if flagged else ""
-        lines.append(f"• *{escape(t['key'])}* ({t['priority']}) {escape(t['title'][:90])} — "
-                     f"{escape(t['status'])}{mark}")
+        lines.append(f"• *{escape(tk['key'])}* ({tk['priority']}) {escape(tk['title'][:90])} — "
+                     f"{escape(tk['status'])}{mark}")
     head = (f"*{escape(client.name)}* — " + (f"{len(lines)} ticket(s) à risque" if at_risk_only
                                             else f"{len(lines)} ticket(s) ouvert(s)")) if fr \
         else (f"*{escape(client.name)}* — " + (f"{len(lines)} at-risk ticket(s)" if at_risk_only
