@@ -108,16 +108,23 @@ def test_ticket_text_is_escaped_everywhere(agency_cfg: Path, tmp_path: Path) -> 
 def _pdf_text_and_pages(pdf: Path, tmp_path: Path) -> tuple[str, int]:
     """The PDF's text and page count: through poppler (pdftotext, pdftoppm) when the machine
     has it, else through pypdf (a dev dependency), so the check never silently disappears."""
+    import unicodedata
+
     if shutil.which("pdftotext") and shutil.which("pdftoppm"):
         text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
                               text=True, check=True).stdout
         subprocess.run(["pdftoppm", "-r", "30", "-png", str(pdf), str(tmp_path / "page")],
                        check=True)
-        return text, len(list(tmp_path.glob("page-*.png")))
-    from pypdf import PdfReader
+        pages = len(list(tmp_path.glob("page-*.png")))
+    else:
+        from pypdf import PdfReader
 
-    reader = PdfReader(str(pdf))
-    return "\n".join(page.extract_text() for page in reader.pages), len(reader.pages)
+        reader = PdfReader(str(pdf))
+        text = "\n".join(page.extract_text() for page in reader.pages)
+        pages = len(reader.pages)
+    # The fonts set "ff" as one ligature glyph, which extractors may return as U+FB00 ("ﬀ"):
+    # compare the text a reader sees, not the glyphs.
+    return unicodedata.normalize("NFKC", text), pages
 
 
 def test_pdf_has_the_seven_sections_in_order(agency_cfg: Path, tmp_path: Path) -> None:
