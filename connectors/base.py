@@ -45,6 +45,19 @@ class TicketRecord:
     worklog_total: int = 0
     status_type: str | None = None  # the tracker's own category key (Linear: canceled...)
     extra: dict[str, Any] | None = None  # tracker-specific facts (Linear's native SLA fields)
+    # Every comment (when the connector was asked for them): who wrote it and when, never the
+    # text. None = comments not read; [] = none. Public = visible to the client (a Jira
+    # comment restricted to a role/group or a JSM internal note is not).
+    comments: list[CommentRecord] | None = None
+    comments_complete: bool = True  # False: the inline page was cut (see complete_comments)
+
+
+@dataclass(frozen=True, slots=True)
+class CommentRecord:
+    comment_id: str
+    created_at: datetime
+    author_email: str | None
+    public: bool = True
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 5x, and a sync makes ~12 per issue

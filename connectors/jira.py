@@ -19,6 +19,7 @@ from connectors.base import (
     DONE,
     IN_PROGRESS,
     TODO,
+    CommentRecord,
     Page,
     TicketRecord,
     TrackerFacts,
@@ -47,6 +48,7 @@ OVERLAP = timedelta(minutes=10)  # JQL is minute-grained and search is eventuall
 CHANGELOG_BATCH = 1000  # changelog/bulkfetch: issueIdsOrKeys <= 1000
 CHANGELOG_PAGE = 10000  # changelog/bulkfetch: maxResults <= 10000
 WORKLOG_PAGE = 5000  # issue/{id}/worklog page size
+COMMENT_PAGE = 100  # issue/{id}/comment: Cloud's default and cap
 WORKLOG_LIST_BATCH = 1000  # worklog/list: ids <= 1000
 DC_DEEP_PAGING_LIMIT = 9000  # DC search fails past 10,000 results: restart by date before that
 MAX_PAGES = 200_000
@@ -211,6 +213,16 @@ def worklog_record(w: dict[str, Any], issue_id: str | None = None) -> WorklogRec
     )
 
 
+def comment_record(c: dict[str, Any]) -> CommentRecord | None:
+    """Who wrote a comment and when. Restricted comments (a role or group `visibility`) and
+    Jira Service Management internal notes (`jsdPublic: false`) are not seen by the client."""
+    created = parse_jira_time(c.get("created"))
+    if created is None or c.get("id") is None:
+        return None
+    public = not c.get("visibility") and c.get("jsdPublic", True) is not False
+    return CommentRecord(str(c["id"]), created, _user_email(c.get("author")), public)
+
+
 # -- the connector --------------------------------------------------------------
 class JiraConnector:
     source = SOURCE
@@ -218,7 +230,7 @@ class JiraConnector:
     def __init__(
         self, name: str, url: str, deployment: str, *, token: str, email: str | None = None,
         timeout: float = 30.0, retry: RetryPolicy | None = None, page_size: int = PAGE_SIZE,
-        overlap: timedelta = OVERLAP,
+        overlap: timedelta = OVERLAP, comments: bool = False,
     ) -> None:
         if deployment not in ("cloud", "server"):
             raise TrackerConfigError(f"unknown deployment {deployment!r}", tracker=name)
@@ -227,6 +239,7 @@ class JiraConnector:
         self.deployment = deployment
         self.page_size = page_size
         self.overlap = overlap
+        self.comments = comments  # read who commented when (`[sla] response_on_comment`)
         self.retry = retry or RetryPolicy()
         self.user_time_zone: str | None = None
         self.statuses = StatusMap()
@@ -403,6 +416,12 @@ class JiraConnector:
         wl_total = int(wl.get("total", len(wl_items)) or 0)
         worklogs_complete = wl_total <= len(wl_items)
         worklogs = [worklog_record(w, str(issue["id"])) for w in wl_items]
+        comments, comments_complete = None, True
+        if self.comments:
+            inline = f.get("comment") or {}
+            items = inline.get("comments") or []
+            comments_complete = int(inline.get("total", len(items)) or 0) <= len(items)
+            comments = [r for r in map(comment_record, items) if r is not None]
         project = (f.get("project") or {}).get("key") or issue["key"].rsplit("-", 1)[0]
         estimate = f.get("timeoriginalestimate")
         created = parse_jira_time(f.get("created"))
@@ -428,16 +447,33 @@ class JiraConnector:
             reporter_email=_user_email(f.get("reporter")),
             estimate_hours=(int(estimate) / 3600.0) if estimate else None,
             history_complete=history_complete, worklogs_complete=worklogs_complete,
-            worklog_total=wl_total, status_type=cat_key,
+            worklog_total=wl_total, status_type=cat_key, comments=comments,
+            comments_complete=comments_complete,
         )
         if status_id and status.get("name"):
             self.statuses.by_id.setdefault(status_id, (ticket.status, ticket.status_category))
         return ticket, transitions, worklogs
 
+    def complete_comments(self, ticket: TicketRecord) -> None:
+        """Every comment of an issue whose inline page was cut: issue/{id}/comment, oldest
+        first (rare: only issues with many comments, and only when they changed)."""
+        items: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            data = self._get(f"issue/{ticket.issue_id}/comment",
+                             {"startAt": len(items), "maxResults": COMMENT_PAGE,
+                              "orderBy": "created"}, what=f"comments of issue {ticket.key}")
+            got = data.get("comments") or []
+            items.extend(got)
+            if not got or len(items) >= int(data.get("total", 0) or 0):
+                break
+        ticket.comments = [r for r in map(comment_record, items) if r is not None]
+        ticket.comments_complete = True
+
     def pull(self, project: str, since: datetime | None) -> Iterator[Page]:
         """Every issue of `project` updated since `since` (minus the overlap), page by page."""
         jql = build_jql(project, since, self.user_time_zone, self.overlap)
-        walk = self._search_pages(jql, SEARCH_FIELDS, "changelog", self.page_size)
+        fields = SEARCH_FIELDS + ["comment"] if self.comments else SEARCH_FIELDS
+        walk = self._search_pages(jql, fields, "changelog", self.page_size)
         for issues in prefetch(walk):
             self._ensure_statuses(issues)
             page = Page()

@@ -43,6 +43,7 @@ from connectors.base import (
     DONE,
     IN_PROGRESS,
     TODO,
+    CommentRecord,
     Page,
     TicketRecord,
     TrackerFacts,
@@ -101,26 +102,46 @@ def query_text(name: str) -> str:
     return "\n\n".join([text.strip()] + [fragments[w] for w in wanted]) + "\n"
 
 
-QUERY_NAMES = ("issues", "issue_history", "issue_ids", "viewer", "states", "team")
+QUERY_NAMES = ("issues", "issue_history", "issue_comments", "issue_ids", "viewer", "states",
+               "team")
+COMMENTS_INLINE = 10  # comments per issue in the issues page (more: read per issue)
 
 
-def estimated_complexity(page: int, history: int, labels: int) -> float:
+def estimated_complexity(page: int, history: int, labels: int, comments: int = 0) -> float:
     """Linear's cost model: 0.1 per property, 1 per object, connections × `first`."""
     history_node = 1 + 0.2 + 3 * (1 + 0.3)  # id, createdAt; actor, fromState, toState
-    issue = 1 + 2.3 + 7 * 1.2 + labels * 1.1 + 1.2 + history * history_node
+    comment_node = 1 + 0.2 + 1 + 0.1  # id, createdAt; user { email }
+    issue = (1 + 2.3 + 7 * 1.2 + labels * 1.1 + 1.2 + history * history_node
+             + (1.2 + comments * comment_node if comments else 0))
     return page * issue
 
 
-def page_sizes(requested: int | None) -> tuple[int, int, int]:
+def page_sizes(requested: int | None, comments: int = 0) -> tuple[int, int, int]:
     """(issues per page, history entries inline, labels inline) kept under half the cap."""
     labels = 20
     page = requested or 50
     history = 25
-    while estimated_complexity(page, history, labels) > COMPLEXITY_LIMIT / 2 and history > 5:
+
+    def cost() -> float:
+        return estimated_complexity(page, history, labels, comments)
+
+    while cost() > COMPLEXITY_LIMIT / 2 and history > 5:
         history -= 5
-    while estimated_complexity(page, history, labels) > COMPLEXITY_LIMIT / 2 and page > 10:
+    while cost() > COMPLEXITY_LIMIT / 2 and page > 10:
         page -= 10
     return page, history, labels
+
+
+def _comment_records(nodes: Iterable[dict[str, Any]] | None) -> list[CommentRecord]:
+    """Who commented when. A comment with no user (an integration, a bot) has no email."""
+    out = []
+    for n in nodes or ():
+        created = parse_time(n.get("createdAt"))
+        if created is not None and n.get("id"):
+            email = (n.get("user") or {}).get("email")
+            out.append(CommentRecord(str(n["id"]), created,
+                                     email.strip().lower() if email else None))
+    return out
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -197,12 +218,14 @@ class LinearConnector:
     def __init__(self, name: str, url: str | None, *, token: str, timeout: float = 30.0,
                  retry: RetryPolicy | None = None, page_size: int | None = None,
                  overlap: timedelta = OVERLAP, schema: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, comments: bool = False) -> None:
         self.name = name
         self.url = (url or DEFAULT_URL).rstrip("/")
         self.retry = retry or RetryPolicy()
         self.overlap = overlap
-        self.page_size, self.history_size, self.labels_size = page_sizes(page_size)
+        self.comments = comments  # read who commented when (`[sla] response_on_comment`)
+        self.page_size, self.history_size, self.labels_size = page_sizes(
+            page_size, COMMENTS_INLINE if comments else 0)
         self.clock = clock
         # A personal API key goes as is; an OAuth access token as a Bearer token.
         auth = f"Bearer {token}" if token.startswith("lin_oauth_") else token
@@ -360,8 +383,24 @@ class LinearConnector:
             estimate_hours=None,
             history_complete=not (history.get("pageInfo") or {}).get("hasNextPage"),
             worklogs_complete=True, worklog_total=0, status_type=state_type or None,
-            extra=extra)
+            extra=extra, comments=_comment_records((node.get("comments") or {}).get("nodes"))
+            if self.comments else None)
         return ticket, transitions_from_history(issue_id, history.get("nodes") or [])
+
+    def _more_comments(self, issue_id: str, after: str | None) -> list[CommentRecord]:
+        """The comments of an issue after the cursor (those that did not fit inline)."""
+        nodes: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            data = self._execute("issue_comments", {
+                "id": issue_id, "first": HISTORY_PAGE, "after": after,
+            }, what=f"comments of issue {issue_id}")
+            page = (data.get("issue") or {}).get("comments") or {}
+            nodes.extend(page.get("nodes") or [])
+            info = page.get("pageInfo") or {}
+            if not info.get("hasNextPage") or info.get("endCursor") in (None, after):
+                break
+            after = info.get("endCursor")
+        return _comment_records(nodes)
 
     def _issue_pages(self, project: str, since: datetime | None) -> Iterator[list[dict]]:
         flt: dict[str, Any] = {"team": {"key": {"eq": project}}}
@@ -373,6 +412,7 @@ class LinearConnector:
             data = self._execute("issues", {
                 "first": self.page_size, "after": after, "filter": flt,
                 "historyFirst": self.history_size, "labelsFirst": self.labels_size,
+                "commentsFirst": COMMENTS_INLINE, "withComments": self.comments,
             }, what=f"issues of {project}")["issues"]
             nodes = data.get("nodes") or []
             yield nodes
@@ -389,16 +429,30 @@ class LinearConnector:
 
     def pull(self, project: str, since: datetime | None) -> Iterator[Page]:
         """Every issue of team `project` updated since `since` (minus the overlap)."""
+        # Issues with more comments than fit inline wait for the end of the walk: the
+        # rest of their comments is read then, outside the prefetch thread's requests.
+        held: list[tuple[TicketRecord, list[TransitionRecord], str | None]] = []
         for nodes in prefetch(self._issue_pages(project, since)):
-            tickets: list[TicketRecord] = []
-            transitions: dict[str, list[TransitionRecord]] = {}
-            partial: dict[str, list[TransitionRecord]] = {}
+            page = Page(worklogs={})
             for node in nodes:
                 ticket, trans = self._ticket(node)
-                tickets.append(ticket)
-                (transitions if ticket.history_complete else partial)[ticket.issue_id] = trans
-            yield Page(tickets=tickets, transitions=transitions, partial_transitions=partial,
-                       worklogs={})
+                info = (node.get("comments") or {}).get("pageInfo") or {}
+                if self.comments and info.get("hasNextPage"):
+                    held.append((ticket, trans, info.get("endCursor")))
+                    continue
+                page.tickets.append(ticket)
+                (page.transitions if ticket.history_complete
+                 else page.partial_transitions)[ticket.issue_id] = trans
+            yield page
+        if held:
+            page = Page(worklogs={})
+            for ticket, trans, after in held:
+                ticket.comments = (ticket.comments or []) + self._more_comments(
+                    ticket.issue_id, after)
+                page.tickets.append(ticket)
+                (page.transitions if ticket.history_complete
+                 else page.partial_transitions)[ticket.issue_id] = trans
+            yield page
 
     def complete_histories(self, issue_ids: Iterable[str]
                            ) -> Iterator[dict[str, list[TransitionRecord]]]:

@@ -80,7 +80,7 @@ def test_db_upgrade(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("TEST_JIRA_TOKEN", TOKEN)
     cfg = write_config(tmp_path, "http://127.0.0.1:9")
     assert main(["db", "upgrade", "--config", str(cfg)]) == 0
-    assert "revision 0005" in capsys.readouterr().out
+    assert "revision 0006" in capsys.readouterr().out
 
 
 def test_unreachable_tracker_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -18,6 +18,7 @@ from tmabot.emulators.dataset import (
     INDETERMINATE,
     NEW,
     ChangeItem,
+    JiraComment,
     JiraDataset,
     JiraHistory,
     JiraIssue,
@@ -75,6 +76,10 @@ def make_dataset(n_acme: int = 12) -> JiraDataset:
                       status_change("900002", T0 - timedelta(hours=1), "3", "5", author=None)]
     full.worklogs = [JiraWorklog("800001", full.id, "u-bob", T0 - timedelta(hours=3), 5400,
                                  "Investigated", created=NOW - timedelta(days=1))]
+    full.comments = [JiraComment("700001", full.id, "u-alice", T0 - timedelta(hours=2, minutes=30),
+                                 "Pris en compte"),
+                     JiraComment("700002", full.id, "u-bob", T0 - timedelta(hours=2),
+                                 "Note interne", visibility="Developers")]
     return ds
 
 
@@ -198,6 +203,8 @@ SCHEMA_CASES: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None,
      "GET /rest/api/3/issue/{issueIdOrKey}"),
     ("GET", "/issue/ACME-1/worklog", None, None,
      "GET /rest/api/3/issue/{issueIdOrKey}/worklog"),
+    ("GET", "/issue/ACME-1/comment", {"orderBy": "created"}, None,
+     "GET /rest/api/3/issue/{issueIdOrKey}/comment"),
     ("GET", "/worklog/updated", {"since": 0}, None, "GET /rest/api/3/worklog/updated"),
     ("GET", "/worklog/deleted", {"since": 0}, None, "GET /rest/api/3/worklog/deleted"),
     ("POST", "/worklog/list", None, {"ids": [800001]}, "POST /rest/api/3/worklog/list"),
@@ -244,6 +251,9 @@ def test_search_issues_are_valid_issue_beans(
         spec_validate(history, "Changelog")
     for worklog in full["worklog"]["worklogs"]:
         spec_validate(worklog, "Worklog")
+    spec_validate(full["comment"], "PageOfComments")
+    assert [c["id"] for c in full["comment"]["comments"]] == ["700001", "700002"]
+    assert full["comment"]["comments"][1]["visibility"]["value"] == "Developers"
 
 
 def test_issue_fields_have_jira_shapes(cloud: tuple[JiraEmulator, requests.Session]) -> None:
@@ -627,6 +637,36 @@ def test_bulkfetch_epoch_ms_mode(make_emulator: Callable[..., JiraEmulator],
     page = _bulkfetch(emu, session, issueIdsOrKeys=["ACME-1"])[0]
     created = page["issueChangeLogs"][0]["changeHistories"][0]["created"]
     assert created == epoch_ms(T0 - timedelta(hours=2))
+
+
+def test_comments_inline_are_capped_and_paged_per_issue(
+    make_emulator: Callable[..., JiraEmulator], session: requests.Session,
+) -> None:
+    ds = make_dataset(3)
+    for k in range(7):
+        ds.add_comment("ACME-3", "u-alice", f"Commentaire {k}", T0 + timedelta(hours=k))
+    emu = make_emulator(ds, inline_comment_cap=5, comment_page_cap=4)
+    issue = ds.issue("ACME-3")
+    assert issue is not None and issue.updated == T0 + timedelta(hours=6)  # commenting updates
+    inline = session.get(f"{emu.url}{API3}/search/jql",
+                         params={"jql": "project = ACME", "fields": "comment"}).json()
+    page = next(i for i in inline["issues"] if i["key"] == "ACME-3")["fields"]["comment"]
+    assert page["total"] == 7 and len(page["comments"]) == 5 and page["maxResults"] == 5
+    navigable = session.get(f"{emu.url}{API3}/search/jql",
+                            params={"jql": "project = ACME", "fields": "*navigable"}).json()
+    assert all("comment" not in i["fields"] for i in navigable["issues"])  # asked for by name only
+    first = session.get(f"{emu.url}{API3}/issue/ACME-3/comment",
+                        params={"maxResults": 50}).json()
+    assert first["maxResults"] == 4 and len(first["comments"]) == 4  # capped
+    rest = session.get(f"{emu.url}{API3}/issue/ACME-3/comment",
+                       params={"startAt": 4, "orderBy": "created"}).json()
+    assert [c["body"]["content"][0]["content"][0]["text"] for c in rest["comments"]] == [
+        "Commentaire 4", "Commentaire 5", "Commentaire 6"]
+    newest = session.get(f"{emu.url}/rest/api/2/issue/ACME-3/comment",
+                         params={"orderBy": "-created", "maxResults": 1}).json()
+    assert newest["comments"][0]["body"] == "Commentaire 6"  # plain text in v2
+    bad = session.get(f"{emu.url}{API3}/issue/ACME-3/comment", params={"orderBy": "author"})
+    assert bad.status_code == 400
 
 
 def test_worklogs_inline_are_capped_and_complete_per_issue(

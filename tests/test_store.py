@@ -59,7 +59,7 @@ def store(db_url: str) -> Store:
 
 def test_migrations_apply_once_and_are_idempotent(db_url: str) -> None:
     s = Store(db_url)
-    assert s.current_revision() == "0005"
+    assert s.current_revision() == "0006"
     s.upgrade()  # again: nothing to do, no error
     assert s.counts() == {"tickets": 0, "transitions": 0, "worklogs": 0}
     s.close()
@@ -81,7 +81,7 @@ def test_a_store_at_0001_upgrades_to_0002_keeping_its_data(db_url: str) -> None:
     assert s.current_revision() == "0001"
     s.close()
     again = Store(db_url)  # migrations run on start
-    assert again.current_revision() == "0005"
+    assert again.current_revision() == "0006"
     assert again.counts() == {"tickets": 1, "transitions": 1, "worklogs": 1}
     row = again.client_tickets("acme")[0]
     assert row["status_type"] is None and row["extra"] is None

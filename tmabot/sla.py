@@ -156,6 +156,9 @@ class SlaInput:
     t_to_pause: BoolArray
     t_to_staging: BoolArray
     t_from_staging: BoolArray
+    # `[sla] response_on_comment`: the first agency comment per ticket (epoch s, NaN: none);
+    # it answers the ticket when it comes before the first move out of *new*.
+    first_agency_comment: FloatArray | None = None
 
     @property
     def n(self) -> int:
@@ -256,6 +259,8 @@ def compute(data: SlaInput, *, now: float, calendar: BusinessCalendar,
     left_new = (data.t_from_category == NEW) & (data.t_to_category != NEW)
     first_out = _first_per_ticket(tk, left_new, at, n)
     response_at = np.where(data.initial_category != NEW, created, first_out)
+    if data.first_agency_comment is not None:  # whichever comes first (fmin skips NaN)
+        response_at = np.fmin(response_at, np.maximum(data.first_agency_comment, created))
     category_now = _last_category(data)
     into_done = (data.t_to_category == DONE) & (data.t_from_category != DONE)
     last_done = _first_per_ticket(tk, into_done, at, n, last=True)
@@ -406,12 +411,13 @@ class Move:
 
 def build_input(created: Sequence[float], current: Sequence[tuple[str | None, str | None, str]],
                 moves: Sequence[Sequence[Move]], *, now: float, pause: Any, staging: Any,
-                ) -> SlaInput:
+                first_agency_comment: Sequence[float] | None = None) -> SlaInput:
     """Columns from per-ticket lists (for store-sized data; the benchmark builds arrays).
 
     `current[i]` is (status id, status name, category) of ticket i today; `moves[i]` its
     transitions in time order (those after `now` are ignored); `pause`/`staging` are
-    `status_matcher` predicates.
+    `status_matcher` predicates; `first_agency_comment[i]` (optional) the instant of ticket
+    i's first agency comment up to `now`, NaN without one.
     """
     n = len(created)
     init_cat = np.empty(n, dtype=np.int8)
@@ -448,4 +454,6 @@ def build_input(created: Sequence[float], current: Sequence[tuple[str | None, st
         t_to_category=np.asarray(cols["tc"], dtype=np.int8),
         t_to_pause=np.asarray(cols["tp"], dtype=bool),
         t_to_staging=np.asarray(cols["ts"], dtype=bool),
-        t_from_staging=np.asarray(cols["fs"], dtype=bool))
+        t_from_staging=np.asarray(cols["fs"], dtype=bool),
+        first_agency_comment=None if first_agency_comment is None else np.asarray(
+            first_agency_comment, dtype=np.float64))

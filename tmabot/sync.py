@@ -130,6 +130,11 @@ def _sync_client(connector: Connector, store: Store, client: ClientLike, result:
     per_page = getattr(connector, "cursor_per_page", True)
     for project in client.projects:
         cursor = None if full else store.cursor(tracker, project)
+        if cursor is not None and getattr(connector, "comments", False) and \
+                store.lacks_comments(tracker, project, client.id):
+            # Comments were just turned on: read the project again to get them.
+            log.info("%s: %s: reading every issue again for its comments", tracker, project)
+            cursor = None
         from_start = cursor is None and _since_date(client) is None
         since = cursor if cursor is not None else _since_date(client)
         seen: set[str] = set()
@@ -143,6 +148,9 @@ def _sync_client(connector: Connector, store: Store, client: ClientLike, result:
             else:  # pages in no documented order: the cursor moves when the walk is done
                 cursor_at = cursor
             skip = store.unchanged_ids(tracker, client.id, page)
+            for ticket in page.tickets:  # comments cut from the page, on changed tickets only
+                if not ticket.comments_complete and ticket.issue_id not in skip:
+                    connector.complete_comments(ticket)  # type: ignore[attr-defined]
             stats.tickets_written += store.write_page(
                 tracker, client.id, connector.source, page, project=project,
                 cursor_at=cursor_at, run_at=run_start, skip=skip)
@@ -207,14 +215,16 @@ def connector_for(settings: Any, tracker_name: str, *, retry: Any = None) -> Con
         return JiraConnector(
             tracker_name, str(tracker.url), tracker.deployment,
             token=settings.secret(tracker.token_env), email=tracker.email,
-            timeout=tracker.timeout_seconds, retry=policy, **kwargs)
+            timeout=tracker.timeout_seconds, retry=policy,
+            comments=settings.sla.response_on_comment, **kwargs)
     if tracker.kind == "linear":
         from connectors.linear import LinearConnector
 
         return LinearConnector(
             tracker_name, str(tracker.url) if tracker.url else None,
             token=settings.secret(tracker.token_env), timeout=tracker.timeout_seconds,
-            retry=policy, page_size=tracker.page_size)
+            retry=policy, page_size=tracker.page_size,
+            comments=settings.sla.response_on_comment)
     from connectors.errors import TrackerConfigError
 
     raise TrackerConfigError(f"tracker kind {tracker.kind!r} is not supported yet",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +60,23 @@ def resolution_at(transitions: Iterable[Mapping[str, Any]],
     return last
 
 
+def first_agency_comments(rows: Sequence[Mapping[str, Any]], domains: Sequence[str],
+                          now: datetime) -> list[float]:
+    """Per ticket, the first public comment up to `now` by someone of the agency (an email
+    in one of `domains` or their subdomains), as epoch seconds; NaN without one."""
+    suffixes = tuple("@" + d for d in domains) + tuple("." + d for d in domains)
+    out: list[float] = []
+    for r in rows:
+        first = math.nan
+        for created, email, public in r.get("comments") or ():
+            if public and email and email.lower().endswith(suffixes):
+                at = datetime.fromisoformat(created)
+                if at <= now:
+                    first = min(first, at.timestamp()) if first == first else at.timestamp()
+        out.append(first)
+    return out
+
+
 def _iso(value: datetime | None, tz: ZoneInfo) -> str | None:
     """ISO 8601 with the agency's offset; whole seconds unless the tracker gave millis."""
     return value.astimezone(tz).isoformat() if value is not None else None
@@ -99,9 +117,8 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
         if facts is not None:
             statuses.update(facts[0].status_categories)
     cal = calendar or BusinessCalendar.from_settings(settings.calendar, settings.agency.timezone)
-    if settings.sla.response_on_comment:
-        log.warning("sla.response_on_comment is not applied yet (comments are not synced): "
-                    "first response = first move out of the new category")
+    commented = (first_agency_comments(rows, settings.sla.agency_domains, now)
+                 if settings.sla.response_on_comment else None)
     pause = status_matcher(settings.sla.pause_statuses, statuses)
     staging = status_matcher(settings.sla.staging_statuses, statuses)
     moves = [[Move(t["at"].timestamp(), t["from_status"], t["to_status"],
@@ -110,7 +127,8 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
               for t in hist[(r["tracker"], r["issue_id"])]] for r in rows]
     data = build_input([r["created_at"].timestamp() for r in rows],
                        [(r["status_id"], r["status"], r["status_category"]) for r in rows],
-                       moves, now=now.timestamp(), pause=pause, staging=staging)
+                       moves, now=now.timestamp(), pause=pause, staging=staging,
+                       first_agency_comment=commented)
     priorities = settings.priorities_for(client)
     levels = [priority_level(r["tracker_priority"], priorities) for r in rows]
     codes = np.asarray([P_LEVELS.index(level) for level, _known in levels], dtype=np.int8)

@@ -57,6 +57,18 @@ class JiraWorklog:
 
 
 @dataclass
+class JiraComment:
+    id: str
+    issue_id: str
+    author_id: str | None  # JiraUser.account_id
+    created: datetime  # aware
+    body: str = ""
+    visibility: str | None = None  # a role name: restricted, the client does not see it
+    jsd_public: bool = True  # False: a Jira Service Management internal note
+    updated: datetime | None = None  # defaults to `created`
+
+
+@dataclass
 class JiraIssue:
     id: str
     key: str
@@ -77,6 +89,7 @@ class JiraIssue:
     original_estimate_seconds: int | None = None
     histories: list[JiraHistory] = field(default_factory=list)  # oldest first
     worklogs: list[JiraWorklog] = field(default_factory=list)  # oldest first
+    comments: list[JiraComment] = field(default_factory=list)  # oldest first
 
 
 @dataclass
@@ -221,6 +234,21 @@ class JiraDataset:
             issue.updated = at  # logging work updates the issue, as in Jira
             self.revision += 1
             return wl
+
+    def add_comment(self, id_or_key: str, author_id: str | None, body: str = "",
+                    at: datetime | None = None, *, visibility: str | None = None,
+                    jsd_public: bool = True) -> JiraComment:
+        at = at or datetime.now(UTC)
+        with self.lock:
+            issue = self.issue(id_or_key)
+            assert issue is not None, id_or_key
+            comment = JiraComment(id=self.new_id(), issue_id=issue.id, author_id=author_id,
+                                  created=at, body=body, visibility=visibility,
+                                  jsd_public=jsd_public)
+            issue.comments.append(comment)
+            issue.updated = at  # commenting updates the issue, as in Jira
+            self.revision += 1
+            return comment
 
     def delete_worklog(self, worklog_id: str, at: datetime | None = None) -> None:
         at = at or datetime.now(UTC)

@@ -92,6 +92,7 @@ class JiraEmulator(EmulatorServer):
         email: str = "bot@agency.example", token: str = "secret-token",
         max_results_cap: int = 100, id_only_cap: int = 5000,
         inline_changelog_cap: int = 40, inline_worklog_cap: int = 20,
+        inline_comment_cap: int = 50, comment_page_cap: int = 100,
         bulkfetch_epoch_ms: bool = False, changelog_page_cap: int = 100,
         worklog_page_cap: int = 5000, worklog_feed_page: int = 1000,
         worklog_feed_lag_seconds: float = 60.0,
@@ -110,12 +111,13 @@ class JiraEmulator(EmulatorServer):
         self.bulkfetch_epoch_ms = bulkfetch_epoch_ms
         self.changelog_page_cap = changelog_page_cap
         self.worklog_page_cap = worklog_page_cap
+        self.comment_page_cap = comment_page_cap
         self.worklog_feed_page = worklog_feed_page
         self.worklog_feed_lag_seconds = worklog_feed_lag_seconds
         self.clock = clock or (lambda: datetime.now(UTC))
         self.renderer = JiraRenderer(
             dataset, cloud=self.cloud, inline_changelog_cap=inline_changelog_cap,
-            inline_worklog_cap=inline_worklog_cap,
+            inline_worklog_cap=inline_worklog_cap, inline_comment_cap=inline_comment_cap,
         )
         self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
         self._snapshot_ids = itertools.count(1)
@@ -164,6 +166,7 @@ class JiraEmulator(EmulatorServer):
             ("POST", api + "/search", self._search_legacy),
             ("GET", issue, self._issue),
             ("GET", issue + "/worklog", self._issue_worklogs),
+            ("GET", issue + "/comment", self._issue_comments),
         ]
         if self.cloud:
             routes += [
@@ -481,6 +484,24 @@ class JiraEmulator(EmulatorServer):
                     for w in worklogs[start:start + size]]
         return Response.composed({"startAt": start, "maxResults": size,
                                   "total": len(worklogs), "worklogs": page})
+
+    def _issue_comments(self, request: Request) -> Response:
+        """PageOfComments: `startAt`, `maxResults` (≤ the cap), `orderBy` (±created)."""
+        issue = self._find_issue(request)
+        if issue is None:
+            return jira_error(404, ISSUE_NOT_FOUND)
+        order = request.param("orderBy") or "created"
+        if order not in ("created", "+created", "-created"):
+            return jira_error(400, f"Invalid orderBy value: {order}")
+        start = max(0, _int_arg(request.param("startAt"), 0, "startAt"))
+        size = max(1, min(_int_arg(request.param("maxResults"), self.comment_page_cap,
+                                   "maxResults"), self.comment_page_cap))
+        with self.dataset.lock:
+            comments = sorted(issue.comments, key=lambda c: (c.created, int(c.id)),
+                              reverse=order == "-created")
+            page = self.renderer.comment_page(comments, self._version(request), start=start,
+                                              size=size)
+        return Response.composed(page)
 
     # -- changelog bulkfetch -------------------------------------------------
     def _changelog_bulkfetch(self, request: Request) -> Response:

@@ -14,6 +14,7 @@ from tmabot.emulators.dataset import (
     INDETERMINATE,
     NEW,
     UNDEFINED,
+    JiraComment,
     JiraDataset,
     JiraHistory,
     JiraIssue,
@@ -27,7 +28,7 @@ from tmabot.emulators.http import json_text as dumps
 ISSUE_FIELDS: tuple[str, ...] = (
     "summary", "description", "issuetype", "labels", "components", "priority", "status",
     "created", "updated", "resolutiondate", "assignee", "reporter", "parent", "project",
-    "timeoriginalestimate", "timespent", "worklog",
+    "timeoriginalestimate", "timespent", "worklog", "comment",
 )
 _ID_ONLY = frozenset({"id", "key"})
 ISSUE_EXPAND = "operations,versionedRepresentations,editmeta,changelog,renderedFields"
@@ -61,8 +62,10 @@ def resolve_fields(requested: Sequence[str] | None, default: str) -> tuple[str, 
     wanted: set[str] = set()
     excluded: set[str] = set()
     for name in names:
-        if name in ("*all", "*navigable"):
+        if name == "*all":
             wanted.update(ISSUE_FIELDS)
+        elif name == "*navigable":  # comments are not navigable: asked for by name
+            wanted.update(f for f in ISSUE_FIELDS if f != "comment")
         elif name.startswith("-"):
             excluded.add(name[1:])
         else:
@@ -111,11 +114,12 @@ class JiraRenderer:
     """
 
     def __init__(self, dataset: JiraDataset, *, cloud: bool, inline_changelog_cap: int,
-                 inline_worklog_cap: int) -> None:
+                 inline_worklog_cap: int, inline_comment_cap: int = 50) -> None:
         self.dataset = dataset
         self.cloud = cloud
         self.inline_changelog_cap = inline_changelog_cap
         self.inline_worklog_cap = inline_worklog_cap
+        self.inline_comment_cap = inline_comment_cap
         self.base_url = ""
         self._stamp: tuple[int, int] = (-1, -1)
         self._zone_name = ""
@@ -288,6 +292,28 @@ class JiraRenderer:
             f'"issueId":{_q(wl.issue_id)}}}'
         )
 
+    def comment_json(self, c: JiraComment, version: int) -> dict[str, Any]:
+        author = self.user(c.author_id) if c.author_id else None
+        out: dict[str, Any] = {
+            "self": f"{self.base_url}/rest/api/{version}/issue/{c.issue_id}/comment/{c.id}",
+            "id": c.id, "body": self.rich_text(c.body, version),
+            "created": self.date(c.created), "updated": self.date(c.updated or c.created),
+            "jsdPublic": c.jsd_public,
+        }
+        if author is not None:
+            out["author"] = out["updateAuthor"] = author
+        if c.visibility:
+            out["visibility"] = {"type": "role", "value": c.visibility,
+                                 "identifier": c.visibility}
+        return out
+
+    def comment_page(self, comments: Sequence[JiraComment], version: int, *,
+                     start: int = 0, size: int | None = None) -> dict[str, Any]:
+        """A PageOfComments (the `comment` field inline is capped the same way)."""
+        size = self.inline_comment_cap if size is None else size
+        return {"comments": [self.comment_json(c, version) for c in comments[start:start + size]],
+                "maxResults": size, "total": len(comments), "startAt": start}
+
     def changelog_inline_json(self, histories: Sequence[JiraHistory], version: int,
                               complete: bool) -> str:
         """The `changelog` of an issue bean: capped newest-first, or everything oldest-first."""
@@ -342,6 +368,7 @@ _FIELD_SCHEMAS: dict[str, dict[str, str]] = {
     "assignee": {"type": "user"}, "reporter": {"type": "user"}, "parent": {"type": "issuelink"},
     "project": {"type": "project"}, "timeoriginalestimate": {"type": "number"},
     "timespent": {"type": "number"}, "worklog": {"type": "array", "items": "worklog"},
+    "comment": {"type": "comments-page"},
 }
 _FIELD_NAMES = {"issuetype": "Issue Type", "resolutiondate": "Resolved",
                 "timeoriginalestimate": "Original Estimate", "timespent": "Time Spent",
@@ -401,6 +428,7 @@ _FIELD_RENDERERS: dict[str, Any] = {
     "project": lambda r, i, v: r.project_ref(i.project_key),
     "timeoriginalestimate": lambda r, i, v: i.original_estimate_seconds,
     "timespent": lambda r, i, v: _time_spent(i),
+    "comment": lambda r, i, v: r.comment_page(i.comments, v),
     # "worklog" is spliced in as JSON text by JiraRenderer.issue_json.
 }
 assert set(_FIELD_RENDERERS) | {"worklog"} == set(ISSUE_FIELDS)

@@ -78,6 +78,14 @@ class LinearHistory:
 
 
 @dataclass
+class LinearComment:
+    id: str
+    created_at: datetime
+    user_id: str | None = None  # None: an integration or a bot wrote it
+    body: str = ""
+
+
+@dataclass
 class LinearIssue:
     id: str
     identifier: str
@@ -105,6 +113,7 @@ class LinearIssue:
     sla_high_risk_at: datetime | None = None
     sla_breaches_at: datetime | None = None
     history: list[LinearHistory] = field(default_factory=list)
+    comments: list[LinearComment] = field(default_factory=list)
 
 
 @dataclass
@@ -130,6 +139,15 @@ class LinearDataset:
             if ref in (i.id, i.identifier):
                 return i
         raise KeyError(ref)
+
+    def comment(self, ref: str, user_id: str | None, at: datetime, body: str = ""
+                ) -> LinearComment:
+        """A comment on an issue; the issue's updatedAt moves with it."""
+        issue = self.issue(ref)
+        entry = LinearComment(f"{issue.id}-c{len(issue.comments) + 1}", at, user_id, body)
+        issue.comments.append(entry)
+        issue.updated_at = max(issue.updated_at, at)
+        return entry
 
     def move(self, ref: str, to_state_id: str, at: datetime, actor_id: str | None = None,
              ) -> LinearIssue:
@@ -206,9 +224,19 @@ def complexity(document: graphql.DocumentNode, variables: dict[str, Any]) -> flo
                 return graphql.value_from_ast_untyped(a.value, variables)
         return None
 
+    def included(node: graphql.SelectionNode) -> bool:
+        for d in node.directives or ():
+            if d.name.value in ("include", "skip"):
+                value = graphql.value_from_ast_untyped(d.arguments[0].value, variables)
+                if bool(value) != (d.name.value == "include"):
+                    return False
+        return True
+
     def cost(selection_set: graphql.SelectionSetNode | None) -> float:
         total = 0.0
         for sel in selection_set.selections if selection_set else ():
+            if not included(sel):
+                continue
             if isinstance(sel, graphql.FragmentSpreadNode):
                 total += cost(fragments[sel.name.value].selection_set)
             elif isinstance(sel, graphql.InlineFragmentNode):
@@ -370,6 +398,10 @@ class LinearEmulator(EmulatorServer):
                     "fromState": state(h.from_state_id), "toState": state(h.to_state_id),
                     "fromStateId": h.from_state_id, "toStateId": h.to_state_id}
 
+        def comment_node(c: LinearComment) -> dict[str, Any]:
+            return {"id": c.id, "body": c.body, "createdAt": _iso(c.created_at),
+                    "updatedAt": _iso(c.created_at), "user": user(users.get(c.user_id or ""))}
+
         def issue_node(i: LinearIssue) -> dict[str, Any]:
             def labels(_info: Any, first: int | None = None, after: str | None = None,
                        **_: Any) -> dict[str, Any]:
@@ -382,6 +414,12 @@ class LinearEmulator(EmulatorServer):
                 keyed = sorted(((_desc(h.created_at), h.id), h) for h in i.history)
                 return _connection([h for _k, h in keyed], [k for k, _h in keyed], first,
                                    after, history_node)
+
+            def comments(_info: Any, first: int | None = None, after: str | None = None,
+                         **_: Any) -> dict[str, Any]:
+                keyed = sorted(((_desc(c.created_at), c.id), c) for c in i.comments)
+                return _connection([c for _k, c in keyed], [k for k, _c in keyed], first,
+                                   after, comment_node)
 
             parent = (next((p for p in ds.issues if p.identifier == i.parent_identifier), None)
                       if i.parent_identifier else None)
@@ -406,7 +444,7 @@ class LinearEmulator(EmulatorServer):
                 "parent": issue_node(parent) if parent is not None else None,
                 "assignee": user(users.get(i.assignee_id or "")),
                 "creator": user(users.get(i.creator_id or "")),
-                "labels": labels, "history": history,
+                "labels": labels, "history": history, "comments": comments,
             }
 
         def issues(_info: Any, first: int | None = None, after: str | None = None,

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from connectors.base import (
+    CommentRecord,
     Page,
     TicketRecord,
     TrackerFacts,
@@ -76,8 +77,15 @@ def _ticket_row(c: _Conv, tracker: str, client_id: str, source: str,
         dt(t.created_at), dt(t.updated_at), dt(t.resolved_at), t.assignee_email,
         t.assignee_name, t.reporter_email, t.estimate_hours, c.b(t.history_complete),
         c.b(t.worklogs_complete), t.worklog_total, t.status_type,
-        c.js(t.extra),
+        c.js(t.extra), c.js(_comments_json(t.comments)),
     )
+
+
+def _comments_json(comments: Sequence[CommentRecord] | None) -> list[list[Any]] | None:
+    if comments is None:
+        return None
+    return [[cm.created_at.astimezone(UTC).isoformat(), cm.author_email, cm.public]
+            for cm in sorted(comments, key=lambda cm: cm.created_at)]
 
 
 def _transition_row(c: _Conv, tracker: str, t: TransitionRecord) -> tuple[Any, ...]:
@@ -241,6 +249,14 @@ class Store:
         conn.execute(stmt.on_conflict_do_update(index_elements=["tracker", "project"],
                                                 set_=set_), [row])
 
+    def lacks_comments(self, tracker: str, project: str, client_id: str) -> bool:
+        """Whether some stored ticket of the project was synced without its comments."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(tickets.c.issue_id).where(
+                tickets.c.tracker == tracker, tickets.c.project == project,
+                tickets.c.client_id == client_id, tickets.c.comments.is_(None)).limit(1)
+            ).first() is not None
+
     def finish_project(self, tracker: str, project: str, client_id: str,
                        cursor_at: datetime | None, run_at: datetime, full: bool) -> None:
         with self.engine.begin() as conn:
@@ -258,12 +274,15 @@ class Store:
                 rows = conn.execute(select(
                     tickets.c.issue_id, tickets.c.updated_at, tickets.c.client_id,
                     tickets.c.history_complete, tickets.c.worklogs_complete,
+                    tickets.c.comments.is_(None),
                 ).where(tickets.c.tracker == tracker, tickets.c.issue_id.in_(chunk)))
-                for issue_id, updated_at, owner, hist_ok, wl_ok in rows:
+                for issue_id, updated_at, owner, hist_ok, wl_ok, no_comments in rows:
                     t = by_id[issue_id]
                     # Same `updated` and complete in the store: nothing to read again,
                     # even when the search truncated its inline changelog or worklogs.
-                    if updated_at == t.updated_at and owner == client_id and hist_ok and wl_ok:
+                    # Comments read now for a ticket stored without them: write it.
+                    if (updated_at == t.updated_at and owner == client_id and hist_ok and wl_ok
+                            and not (no_comments and t.comments is not None)):
                         same.add(issue_id)
         return same
 

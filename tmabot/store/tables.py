@@ -84,6 +84,9 @@ tickets = Table(
     # fields, cycle, project).
     Column("status_type", String(32)),
     Column("extra", JSON),
+    # 0006: the ticket's comments as [[created ISO UTC, author email or null, public], ...],
+    # oldest first; null when comments were not read (`[sla] response_on_comment` off).
+    Column("comments", JSON),
     Index(None, "client_id", "created_at"),
     Index(None, "tracker", "project"),
     sqlite_with_rowid=False,
