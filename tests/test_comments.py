@@ -90,6 +90,7 @@ def test_jira_agency_comment_answers_the_ticket(tmp_path: Path, capsys: pytest.C
         off = _tickets(cfg, capsys)
         assert off["ACME-1"]["first_response_at"] == "2026-11-16T11:00:00+01:00"
         assert off["ACME-1"]["sla"]["response"]["elapsed_hours"] == 2.0
+        assert off["ACME-1"]["first_response_by"] == "status"
 
         # On: the project synced without comments is read again, whatever the cursor says.
         cfg.write_text(base + ON, encoding="utf-8")
@@ -105,12 +106,15 @@ def test_jira_agency_comment_answers_the_ticket(tmp_path: Path, capsys: pytest.C
         on = _tickets(cfg, capsys)
         one = on["ACME-1"]  # the client, a look-alike domain and an internal note do not count
         assert one["first_response_at"] == "2026-11-16T09:30:00+01:00"
+        assert one["first_response_by"] == "comment"
         assert one["sla"]["response"]["elapsed_hours"] == 0.5
         assert one["sla"]["response"]["state"] == "met"
         assert one["sla"]["resolution"]["elapsed_hours"] == 4.5  # 09:30 → 15:00, lunch out
         assert on["ACME-2"]["first_response_at"] == "2026-11-16T10:30:00+01:00"  # subdomain
         assert on["ACME-3"]["first_response_at"] == "2026-11-16T10:00:00+01:00"
         assert on["ACME-4"]["first_response_at"] == "2026-11-16T09:45:00+01:00"  # move first
+        assert [on[f"ACME-{n}"]["first_response_by"] for n in (2, 3, 4)] == [
+            "comment", "status", "status"]
 
         # Next incremental sync: nothing to read again.
         emu.reset_log()

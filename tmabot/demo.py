@@ -67,6 +67,11 @@ def show_classification_and_sla(console: Console, name: str, items: list[dict]) 
         shown = [f"{STATE_FR[s]} {states[s]}" for s in
                  ("met", "breached", "at_risk", "running", "not_started") if states[s]]
         console.print(f"  {label:<16} {escape(', '.join(shown)) or 'aucun objectif'}")
+    by_comment = [t["key"] for t in items if t.get("first_response_by") == "comment"]
+    if by_comment:
+        console.print(f"  Pris en charge par un commentaire de l'agence ({len(by_comment)}) : "
+                      f"{escape(', '.join(by_comment[:8]))}" + (" …" if len(by_comment) > 8
+                                                                else ""))
     urgent = [(t, ind, i) for t in items for ind, i in t["sla"].items()
               if i["state"] in ("at_risk", "breached") and i["stopped_at"] is None]
     urgent.sort(key=lambda x: x[2]["due_at"] or "")
@@ -181,6 +186,8 @@ def demo_config(agency: SampleAgency, jira_url: str, linear_url: str | None = No
         "[sla]",
         f"pause_statuses = {json.dumps(agency.pause_statuses, ensure_ascii=False)}",
         f"staging_statuses = {json.dumps(agency.staging_statuses, ensure_ascii=False)}",
+        "response_on_comment = true  # an agency comment answers a ticket too",
+        f"agency_domains = [{_toml_str(agency.email_domain)}]",
         "",
         "[trackers.demo-jira]",
         'kind = "jira"',

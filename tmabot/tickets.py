@@ -96,6 +96,20 @@ class Evaluated:
     entries: dict[tuple[str, str], list[tuple[datetime, int]]]  # (start, seconds)
     resolved: list[datetime | None]
     now: datetime
+    # `[sla] response_on_comment`: each ticket's first agency comment (epoch s, NaN: none).
+    commented: list[float] | None = None
+
+    def responded_by(self, i: int) -> str | None:
+        """What answered ticket i: "comment", "status" (a move out of *new*), "creation"
+        (created outside *new*), or None while unanswered."""
+        response = float(self.sla.response_at[i])
+        if response != response:
+            return None
+        created = self.rows[i]["created_at"].timestamp()
+        comment = self.commented[i] if self.commented is not None else math.nan
+        if comment == comment and max(comment, created) == response:
+            return "comment"
+        return "creation" if response == created else "status"
 
 
 def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = None,
@@ -164,7 +178,7 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
         rows[i]["_priority"] = level
         rows[i]["_priority_known"] = known
     return Evaluated(rows, columns, classification, result, rules, spent, source,
-                     entries, resolved, now)
+                     entries, resolved, now, commented)
 
 
 def time_spent(store: Store, client: Any, rows: list[dict[str, Any]], now: datetime,
@@ -258,6 +272,7 @@ def tickets_json(ev: Evaluated, settings: Any, *, month: Month | None = None,
             "status": r["status"], "status_category": r["status_category"],
             "created_at": _iso(r["created_at"], tz),
             "first_response_at": _iso(from_epoch(float(response), tz), tz),
+            "first_response_by": ev.responded_by(i),
             "resolved_at": _iso(resolved, tz),
             "time_spent_hours": round(ev.spent[ident] / 3600.0, 2),
             "time_source": ev.time_source.get(ident, "none"),

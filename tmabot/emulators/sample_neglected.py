@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from tmabot.emulators.dataset import ChangeItem, JiraDataset, JiraHistory, JiraIssue, JiraProject
-from tmabot.emulators.sample import SampleAgency, SampleClient
+from tmabot.emulators.dataset import (
+    ChangeItem,
+    JiraComment,
+    JiraDataset,
+    JiraHistory,
+    JiraIssue,
+    JiraProject,
+)
+from tmabot.emulators.sample import AGENCY_DOMAIN, SampleAgency, SampleClient
 
 KEY = "VIN"
 TITLES = ["Le formulaire de réservation de dégustation ne part plus",
@@ -81,12 +88,21 @@ def add_well_kept_client(agency: SampleAgency, now: datetime) -> SampleClient:
     fixes within 72 h, a restore test last month; the audit finds it sufficient."""
     ds: JiraDataset = agency.dataset
     ds.projects.append(JiraProject("10098", WELL_KEPT_KEY, "Cabinet Martin Avocats"))
+    # The agency answers its bugs by a comment within minutes, before anyone moves the
+    # ticket (`[sla] response_on_comment`); the demo shows the response it earns.
+    writer = next(u for u in ds.users if u.email_visible and u.email
+                  and u.email.endswith("@" + AGENCY_DOMAIN))
     for n, (days, hours, title, kind, label) in enumerate(WELL_KEPT_TICKETS, start=1):
         created = now - timedelta(days=days, hours=2)
         started = created + timedelta(hours=1)
-        _closed_issue(ds, WELL_KEPT_KEY, n, 180000 + n, title, kind, label, "Medium", created,
-                      [(started, "En cours"), (started + timedelta(hours=hours / 2), "Recette"),
-                       (started + timedelta(hours=hours), "Terminé")], "Planifié au calendrier.")
+        issue = _closed_issue(
+            ds, WELL_KEPT_KEY, n, 180000 + n, title, kind, label, "Medium", created,
+            [(started, "En cours"), (started + timedelta(hours=hours / 2), "Recette"),
+             (started + timedelta(hours=hours), "Terminé")], "Planifié au calendrier.")
+        if kind == "Bug":
+            issue.comments.append(JiraComment(
+                str(185000 + n), issue.id, writer.account_id, created + timedelta(minutes=12),
+                "Bien reçu : nous regardons ce matin et revenons vers vous."))
     ds.touch()
     client = SampleClient(
         id="cabinet-martin", name="Cabinet Martin Avocats", project_key=WELL_KEPT_KEY,
