@@ -102,8 +102,8 @@ def query_text(name: str) -> str:
     return "\n\n".join([text.strip()] + [fragments[w] for w in wanted]) + "\n"
 
 
-QUERY_NAMES = ("issues", "issue_history", "issue_comments", "issue_ids", "viewer", "states",
-               "team")
+QUERY_NAMES = ("issues", "issue_history", "issue_comments", "recent_comments", "issue_ids",
+               "viewer", "states", "team")
 COMMENTS_INLINE = 10  # comments per issue in the issues page (more: read per issue)
 
 
@@ -402,8 +402,11 @@ class LinearConnector:
             after = info.get("endCursor")
         return _comment_records(nodes)
 
-    def _issue_pages(self, project: str, since: datetime | None) -> Iterator[list[dict]]:
+    def _issue_pages(self, project: str, since: datetime | None,
+                     ids: list[str] | None = None) -> Iterator[list[dict]]:
         flt: dict[str, Any] = {"team": {"key": {"eq": project}}}
+        if ids is not None:
+            flt["id"] = {"in": ids}
         if since is not None:
             flt["updatedAt"] = {"gte": iso(since - self.overlap)}
         after: str | None = None
@@ -428,22 +431,20 @@ class LinearConnector:
         raise TrackerProtocolError("issues paging did not end", tracker=self.name)
 
     def pull(self, project: str, since: datetime | None) -> Iterator[Page]:
-        """Every issue of team `project` updated since `since` (minus the overlap)."""
+        """Every issue of team `project` updated since `since` (minus the overlap); with
+        comments on, also those commented since then (Linear does not document that a new
+        comment moves the issue's updatedAt)."""
         # Issues with more comments than fit inline wait for the end of the walk: the
         # rest of their comments is read then, outside the prefetch thread's requests.
         held: list[tuple[TicketRecord, list[TransitionRecord], str | None]] = []
+        seen: set[str] = set()
         for nodes in prefetch(self._issue_pages(project, since)):
-            page = Page(worklogs={})
-            for node in nodes:
-                ticket, trans = self._ticket(node)
-                info = (node.get("comments") or {}).get("pageInfo") or {}
-                if self.comments and info.get("hasNextPage"):
-                    held.append((ticket, trans, info.get("endCursor")))
-                    continue
-                page.tickets.append(ticket)
-                (page.transitions if ticket.history_complete
-                 else page.partial_transitions)[ticket.issue_id] = trans
-            yield page
+            yield self._page(nodes, held, seen)
+        if self.comments and since is not None:
+            recent = sorted(self._recently_commented(project, since) - seen)
+            for i in range(0, len(recent), self.page_size):
+                for nodes in self._issue_pages(project, None, ids=recent[i:i + self.page_size]):
+                    yield self._page(nodes, held, seen)
         if held:
             page = Page(worklogs={})
             for ticket, trans, after in held:
@@ -453,6 +454,40 @@ class LinearConnector:
                 (page.transitions if ticket.history_complete
                  else page.partial_transitions)[ticket.issue_id] = trans
             yield page
+
+    def _page(self, nodes: list[dict[str, Any]],
+              held: list[tuple[TicketRecord, list[TransitionRecord], str | None]],
+              seen: set[str]) -> Page:
+        page = Page(worklogs={})
+        for node in nodes:
+            ticket, trans = self._ticket(node)
+            seen.add(ticket.issue_id)
+            info = (node.get("comments") or {}).get("pageInfo") or {}
+            if self.comments and info.get("hasNextPage"):
+                held.append((ticket, trans, info.get("endCursor")))
+                continue
+            page.tickets.append(ticket)
+            (page.transitions if ticket.history_complete
+             else page.partial_transitions)[ticket.issue_id] = trans
+        return page
+
+    def _recently_commented(self, project: str, since: datetime) -> set[str]:
+        """Ids of the team's issues commented since `since` (minus the overlap)."""
+        flt = {"createdAt": {"gte": iso(since - self.overlap)},
+               "issue": {"team": {"key": {"eq": project}}}}
+        ids: set[str] = set()
+        after: str | None = None
+        for _ in range(MAX_PAGES):
+            data = self._execute("recent_comments", {
+                "first": HISTORY_PAGE, "after": after, "filter": flt,
+            }, what=f"recent comments of {project}")["comments"]
+            ids.update(str(n["issue"]["id"]) for n in data.get("nodes") or []
+                       if n.get("issue"))
+            info = data.get("pageInfo") or {}
+            if not info.get("hasNextPage") or info.get("endCursor") in (None, after):
+                break
+            after = info.get("endCursor")
+        return ids
 
     def complete_histories(self, issue_ids: Iterable[str]
                            ) -> Iterator[dict[str, list[TransitionRecord]]]:

@@ -26,7 +26,7 @@ from tmabot.emulators.dataset import (
     JiraUser,
 )
 from tmabot.emulators.jira import JiraEmulator
-from tmabot.emulators.linear import LinearEmulator, LinearUser
+from tmabot.emulators.linear import LinearEmulator, LinearIssue, LinearUser
 from tmabot.tickets import first_agency_comments
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -164,6 +164,11 @@ def test_linear_agency_comment_answers_and_long_threads_are_completed(
     for k in range(11):
         ds.comment(two.id, "u-client", two.created_at + k * M)
     ds.comment(two.id, "u-lea", two.created_at + 15 * M)  # the 12th: beyond the inline 10
+    last = max(i.updated_at for i in ds.issues)
+    fresh = LinearIssue(id="issue-09999", identifier="INI-99", team_key="INI",
+                        title="Nouveau : lien mort", state_id="st-todo",
+                        created_at=last + 60 * M, updated_at=last + 60 * M, priority=2)
+    ds.issues.append(fresh)  # nobody has touched it yet
     with LinearEmulator(ds, api_key=linear_data.KEY) as emu:
         cfg = linear_data.write_config(tmp_path, emu.url + "/graphql")
         assert main(["sync", "--config", str(cfg), "--quiet"]) == 0
@@ -177,6 +182,17 @@ def test_linear_agency_comment_answers_and_long_threads_are_completed(
         names = [json.loads(r.body).get("operationName") or json.loads(r.body)["query"]
                  for r in emu.requests if r.body]
         assert sum("TmabotIssueComments" in n for n in names) == 1
+        # Next incremental sync: one question about recent comments, nothing read again.
+        emu.reset_log()
+        assert main(["sync", "--config", str(cfg), "--quiet"]) == 0
+        bodies = [json.loads(r.body) for r in emu.requests if r.body]
+        assert sum("TmabotRecentComments" in b["query"] for b in bodies) == 1
+        assert not any("TmabotIssueComments" in b["query"] for b in bodies)
+        # A comment later on an issue whose updatedAt does not move: still seen.
+        before = fresh.updated_at
+        ds.comment(fresh.id, "u-lea", fresh.created_at + 5 * M)
+        assert fresh.updated_at == before
+        assert main(["sync", "--config", str(cfg), "--quiet"]) == 0
         capsys.readouterr()
         assert main(["tickets", "--client", "initech", "--format", "json", "--config",
                      str(cfg)]) == 0
@@ -189,3 +205,6 @@ def test_linear_agency_comment_answers_and_long_threads_are_completed(
     assert items[two.identifier]["first_response_at"] == local(two.created_at + 15 * M)
     three = ds.issues[2]  # no comment: its first move out of *new* (+20 min)
     assert items[three.identifier]["first_response_at"] == local(three.created_at + 20 * M)
+    # Commented 5 minutes in, after the syncs that read it untouched.
+    assert items[fresh.identifier]["first_response_at"] == local(fresh.created_at + 5 * M)
+    assert items[fresh.identifier]["first_response_by"] == "comment"

@@ -142,11 +142,11 @@ class LinearDataset:
 
     def comment(self, ref: str, user_id: str | None, at: datetime, body: str = ""
                 ) -> LinearComment:
-        """A comment on an issue; the issue's updatedAt moves with it."""
+        """A comment on an issue. The issue's updatedAt stays: Linear does not document that
+        a comment moves it, so tmabot must not rely on it (it asks for recent comments)."""
         issue = self.issue(ref)
         entry = LinearComment(f"{issue.id}-c{len(issue.comments) + 1}", at, user_id, body)
         issue.comments.append(entry)
-        issue.updated_at = max(issue.updated_at, at)
         return entry
 
     def move(self, ref: str, to_state_id: str, at: datetime, actor_id: str | None = None,
@@ -398,9 +398,24 @@ class LinearEmulator(EmulatorServer):
                     "fromState": state(h.from_state_id), "toState": state(h.to_state_id),
                     "fromStateId": h.from_state_id, "toStateId": h.to_state_id}
 
+        owner = {c.id: i for i in ds.issues for c in i.comments}
+
         def comment_node(c: LinearComment) -> dict[str, Any]:
             return {"id": c.id, "body": c.body, "createdAt": _iso(c.created_at),
-                    "updatedAt": _iso(c.created_at), "user": user(users.get(c.user_id or ""))}
+                    "updatedAt": _iso(c.created_at), "user": user(users.get(c.user_id or "")),
+                    "issue": lambda _info: issue_node(owner[c.id])}
+
+        def comments_(_info: Any, first: int | None = None, after: str | None = None,
+                      filter: dict[str, Any] | None = None,  # noqa: A002 - GraphQL's name
+                      **_: Any) -> dict[str, Any]:
+            flt = filter or {}
+            issue_flt = flt.get("issue") or {}
+            chosen = [c for i in ds.issues if i.archived_at is None
+                      and _match_issue(i, issue_flt) for c in i.comments
+                      if _match_dates({"createdAt": c.created_at}, flt)]
+            keyed = sorted(((_desc(c.created_at), c.id), c) for c in chosen)
+            return _connection([c for _k, c in keyed], [k for k, _c in keyed], first, after,
+                               comment_node)
 
         def issue_node(i: LinearIssue) -> dict[str, Any]:
             def labels(_info: Any, first: int | None = None, after: str | None = None,
@@ -483,7 +498,7 @@ class LinearEmulator(EmulatorServer):
         return {
             "viewer": user(viewer),
             "organization": {"id": "org-1", "name": ds.org_name, "urlKey": ds.url_key},
-            "issues": issues, "issue": issue, "teams": teams_,
+            "issues": issues, "issue": issue, "teams": teams_, "comments": comments_,
             "team": lambda _info, id: team(id),  # noqa: A002
             "workflowStates": workflow_states,
         }
@@ -495,7 +510,17 @@ def _match_issue(issue: LinearIssue, flt: dict[str, Any]) -> bool:
         return False
     if "in" in key and issue.team_key not in key["in"]:
         return False
-    for name, stamp in (("updatedAt", issue.updated_at), ("createdAt", issue.created_at)):
+    ids = flt.get("id") or {}
+    if "eq" in ids and issue.id != ids["eq"]:
+        return False
+    if "in" in ids and issue.id not in ids["in"]:
+        return False
+    return _match_dates({"updatedAt": issue.updated_at, "createdAt": issue.created_at}, flt)
+
+
+def _match_dates(stamps: dict[str, datetime], flt: dict[str, Any]) -> bool:
+    """DateComparator filters (gte, gt, lte, lt, eq) on the named instants."""
+    for name, stamp in stamps.items():
         cmp = flt.get(name) or {}
         for op, value in cmp.items():
             bound = datetime.fromisoformat(str(value).replace("Z", "+00:00"))

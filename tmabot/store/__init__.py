@@ -274,15 +274,20 @@ class Store:
                 rows = conn.execute(select(
                     tickets.c.issue_id, tickets.c.updated_at, tickets.c.client_id,
                     tickets.c.history_complete, tickets.c.worklogs_complete,
-                    tickets.c.comments.is_(None),
+                    tickets.c.comments,
                 ).where(tickets.c.tracker == tracker, tickets.c.issue_id.in_(chunk)))
-                for issue_id, updated_at, owner, hist_ok, wl_ok, no_comments in rows:
+                for issue_id, updated_at, owner, hist_ok, wl_ok, stored_comments in rows:
                     t = by_id[issue_id]
                     # Same `updated` and complete in the store: nothing to read again,
                     # even when the search truncated its inline changelog or worklogs.
-                    # Comments read now for a ticket stored without them: write it.
+                    # Comments that differ (read for the first time, or a new comment that
+                    # did not move `updated`, as on Linear) are written. Comments cut from
+                    # the inline page are not compared: the ticket is unchanged if its
+                    # `updated` is, and completing them would cost requests for nothing.
                     if (updated_at == t.updated_at and owner == client_id and hist_ok and wl_ok
-                            and not (no_comments and t.comments is not None)):
+                            and (t.comments is None or (stored_comments is not None and (
+                                not t.comments_complete
+                                or stored_comments == _comments_json(t.comments))))):
                         same.add(issue_id)
         return same
 
