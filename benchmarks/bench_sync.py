@@ -6,7 +6,10 @@ no change, and the sync process's peak RSS. Targets (issue #2): requests <= 1.1 
 floor; no-change incremental <= 2 requests per project; >= 2,000 issues/s; peak RSS
 <= 400 MB.
 
-    .venv/bin/python benchmarks/bench_sync.py [--issues 20000] [--runs 3]
+    .venv/bin/python benchmarks/bench_sync.py [--issues 20000] [--runs 3] [--comments]
+
+`--comments` turns `[sla] response_on_comment` on: every issue gets 0-4 comments and 1 %
+get 60 (over the inline 50), which are read per issue; the floor counts those pages.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ PROJECTS = ["BLK1", "BLK2", "BLK3", "BLK4"]
 TOKEN = "bench-token-not-a-secret"
 DATA_NOW = datetime(2026, 6, 1, tzinfo=UTC)  # the dataset lives in the past
 PAGE_CAP, CL_CAP, WL_CAP = 100, 40, 20
+CM_CAP, CM_PAGE = 50, 100  # comments inline in a search, per issue/{id}/comment page
 
 
 # -- the emulator process -----------------------------------------------------------
@@ -49,7 +53,10 @@ def floor_full(ds: Any) -> dict[str, int]:
             trunc_wl += 1
             missing_wl += len(issue.worklogs) - WL_CAP
     site_wl = sum(len(i.worklogs) for i in ds.issues)
+    comments = sum(math.ceil(len(i.comments) / CM_PAGE) for i in ds.issues
+                   if len(i.comments) > CM_CAP)
     return {
+        "comments": comments,
         "probe": 3,  # serverInfo, myself, status
         "search": sum(math.ceil(n / PAGE_CAP) for n in per_project.values()),
         "changelog": max(math.ceil(trunc_cl / 1000), math.ceil(hist_trunc / 10000)),
@@ -78,7 +85,10 @@ def mutate(ds: Any, share: float, seed: int = 5) -> dict[str, int]:
         per_project[issue.project_key] += 1
     trunc_cl = sum(1 for i in chosen if len(i.histories) > CL_CAP)
     trunc_wl = sum(1 for i in chosen if len(i.worklogs) > WL_CAP)
+    comments = sum(math.ceil(len(i.comments) / CM_PAGE) for i in chosen
+                   if len(i.comments) > CM_CAP)
     return {
+        "comments": comments,
         "search": sum(max(1, math.ceil(n / PAGE_CAP)) for n in per_project.values()),
         "changelog": math.ceil(trunc_cl / 1000),
         "worklogs": trunc_wl,
@@ -86,20 +96,42 @@ def mutate(ds: Any, share: float, seed: int = 5) -> dict[str, int]:
     }
 
 
-def emulator_process(conn: Any, n_issues: int) -> None:
+def add_comments(ds: Any, seed: int = 13) -> None:
+    """0-4 comments per issue by its people, 60 on 1 % of the issues."""
+    from tmabot.emulators.dataset import JiraComment
+
+    rng = random.Random(seed)
+    users = [u.account_id for u in ds.users]
+    next_id = 9_000_000
+    for issue in ds.issues:
+        n = 60 if rng.random() < 0.01 else rng.randint(0, 4)
+        for k in range(n):
+            next_id += 1
+            issue.comments.append(JiraComment(str(next_id), issue.id, rng.choice(users),
+                                              issue.created + timedelta(minutes=7 * (k + 1)),
+                                              "Pris en compte."))
+    ds.touch()
+
+
+def emulator_process(conn: Any, n_issues: int, comments: bool) -> None:
     from tmabot.emulators.jira import JiraEmulator
     from tmabot.emulators.sample import build_bulk_dataset
 
     ds = build_bulk_dataset(n_issues, projects=PROJECTS, now=DATA_NOW, seed=11,
                             inline_changelog_cap=CL_CAP, inline_worklog_cap=WL_CAP)
+    if comments:
+        add_comments(ds)
     with JiraEmulator(ds, token=TOKEN, max_results_cap=PAGE_CAP, inline_changelog_cap=CL_CAP,
-                      inline_worklog_cap=WL_CAP) as emu:
+                      inline_worklog_cap=WL_CAP, inline_comment_cap=CM_CAP,
+                      comment_page_cap=CM_PAGE) as emu:
         stats = {
             "issues": len(ds.issues),
             "histories": sum(len(i.histories) for i in ds.issues),
             "worklogs": sum(len(i.worklogs) for i in ds.issues),
             "over_cl_cap": sum(1 for i in ds.issues if len(i.histories) > CL_CAP),
             "over_wl_cap": sum(1 for i in ds.issues if len(i.worklogs) > WL_CAP),
+            "comments": sum(len(i.comments) for i in ds.issues),
+            "over_cm_cap": sum(1 for i in ds.issues if len(i.comments) > CM_CAP),
         }
         conn.send((emu.url, stats, floor_full(ds)))
         while True:
@@ -140,15 +172,18 @@ def run_sync(ctx: Any, config: Path, full: bool = False) -> dict[str, Any]:
     return run_in_process(ctx, sync_process, str(config), full)
 
 
-def write_config(folder: Path, url: str, db_url: str) -> Path:
+def write_config(folder: Path, url: str, db_url: str, comments: bool = False) -> Path:
     path = folder / "tmabot.toml"
     projects = ", ".join(f'"{p}"' for p in PROJECTS)
+    sla = ('[sla]\nresponse_on_comment = true\nagency_domains = ["atelier-des-pentes.fr"]\n'
+           if comments else "")
     path.write_text(f"""
 [agency]
 name = "Bench"
 timezone = "Europe/Paris"
 database_url = "{db_url}"
 
+{sla}
 [trackers.bench-jira]
 kind = "jira"
 url = "{url}"
@@ -179,18 +214,23 @@ def main() -> int:
     ap.add_argument("--database-url", default=None,
                     help="default: a fresh SQLite file per run")
     ap.add_argument("--tmpdir", default=None, help="where the SQLite files go (default: $TMPDIR)")
+    ap.add_argument("--comments", action="store_true",
+                    help="[sla] response_on_comment on, with comments in the data")
     args = ap.parse_args()
     os.environ["BENCH_JIRA_TOKEN"] = TOKEN
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    emu_proc = ctx.Process(target=emulator_process, args=(child, args.issues), daemon=True)
+    emu_proc = ctx.Process(target=emulator_process, args=(child, args.issues, args.comments),
+                           daemon=True)
     emu_proc.start()
     url, data, floor = parent.recv()
     floor_total = sum(floor.values())
     print(f"dataset: {data['issues']} issues, {data['histories']} histories "
           f"({data['histories'] / data['issues']:.1f}/issue), {data['worklogs']} worklogs "
           f"({data['worklogs'] / data['issues']:.1f}/issue); over the inline caps: "
-          f"{data['over_cl_cap']} changelogs, {data['over_wl_cap']} worklog sets")
+          f"{data['over_cl_cap']} changelogs, {data['over_wl_cap']} worklog sets"
+          + (f"; {data['comments']} comments, {data['over_cm_cap']} threads over the inline "
+             f"{CM_CAP}" if args.comments else ""))
     print(f"API floor for a full sync: {floor_total} requests {floor}")
 
     full_runs: list[dict[str, Any]] = []
@@ -200,7 +240,7 @@ def main() -> int:
             folder = Path(tmp) / f"run{run}"
             folder.mkdir()
             db_url = args.database_url or f"sqlite:///{folder / 'tmabot.db'}"
-            config = write_config(folder, url, db_url)
+            config = write_config(folder, url, db_url, args.comments)
             ask(parent, "reset")
             out = run_sync(ctx, config, full=True)
             out["requests"] = ask(parent, "count")
@@ -223,7 +263,8 @@ def main() -> int:
     rate = statistics.median(data["issues"] / r["seconds"] for r in full_runs)
     req = statistics.median(r["requests"] for r in full_runs)
     rss = max(r["rss_mb"] for r in full_runs + [nochange, inc])
-    inc_floor_total = inc_floor["search"] + inc_floor["changelog"] + inc_floor["worklogs"]
+    inc_floor_total = (inc_floor["search"] + inc_floor["changelog"] + inc_floor["worklogs"]
+                       + inc_floor["comments"])
     rows = [
         ("full sync requests / floor", f"{req:.0f} / {floor_total} = {req / floor_total:.3f}",
          "<= 1.1", req <= 1.1 * floor_total),

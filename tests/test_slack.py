@@ -409,3 +409,42 @@ def test_a_p0_breach_escalates_to_the_pm_channel_at_any_hour(env: Any) -> None:
     assert len(pm) == 1 and "Escalade P0" in pm[0].text and "<!here>" not in pm[0].text
     assert len(slack.in_channel("C0ACME")) == 1
     assert slack.in_channel("C0ACME")[0].blocks[1]["elements"][2]["url"].endswith("ACME-9")
+
+
+def test_a_p0_on_a_24_7_clock_is_nudged_at_night_and_nothing_else(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Saturday 03:30: the Critique client's P0 (24/7, 2 h to respond) is breached and goes
+    out at once, escalated; a breached P1 on business hours waits for Monday."""
+    monkeypatch.setenv("TEST_JIRA_TOKEN", TOKEN)
+    monkeypatch.setenv("TEST_SLACK_TOKEN", BOT)
+    monkeypatch.setenv("TEST_SLACK_SECRET", SECRET)
+    ds = _dataset()
+    ds.projects.append(JiraProject("10001", "GLX", "Globex"))
+    ds.issues.append(JiraIssue(id="40001", key="GLX-1", project_key="GLX",
+                               summary="Site hors ligne", issue_type="Incident", status_id="1",
+                               created=at("2026-11-21 01:00"), updated=at("2026-11-21 01:00"),
+                               priority="Highest", assignee_id="acc-lea"))
+    with JiraEmulator(ds, token=TOKEN) as jira, \
+            SlackEmulator(token=BOT, channels={"C0ACME", "C0GLOBEX", "C0PM"},
+                          users={"lea@agence.fr": "U0LEA"}) as slack:
+        cfg = _config(tmp_path, jira.url, slack.api_url)
+        text = cfg.read_text(encoding="utf-8")
+        globex = text.index('id = "globex"')
+        cfg.write_text(text[:globex] + text[globex:].replace('tier = "business"',
+                                                             'tier = "critique"', 1),
+                       encoding="utf-8")
+        assert main(["sync", "--config", str(cfg), "--quiet"]) == 0
+        # 02:30: 1.5 of 2 h used — at risk, and posted at night (24/7).
+        assert main(["nudge", "--config", str(cfg), "--at", "2026-11-21T02:30:00+01:00"]) == 0
+        assert [m.text.split(" ")[0] for m in slack.in_channel("C0GLOBEX")] == ["À"]
+        assert slack.in_channel("C0PM") == []  # at risk: no escalation yet
+        # 03:30: breached — a new level, escalated to the PM channel.
+        assert main(["nudge", "--config", str(cfg), "--at", "2026-11-21T03:30:00+01:00"]) == 0
+        assert len(slack.in_channel("C0GLOBEX")) == 2
+        pm = slack.in_channel("C0PM")
+        assert len(pm) == 1 and "GLX-1" in pm[0].text and "Escalade P0" in pm[0].text
+        # ACME's P1 (breached Friday 18:00) and P2 wait for business hours.
+        assert slack.in_channel("C0ACME") == []
+        assert main(["nudge", "--config", str(cfg), "--at", "2026-11-23T09:00:00+01:00"]) == 0
+        assert len(slack.in_channel("C0ACME")) == 2
+        assert len(slack.in_channel("C0GLOBEX")) == 2  # nothing new for the P0
