@@ -5,7 +5,10 @@ Prints, over several runs (medians): requests made vs the floor for the data
 fit inline), issues/s of a full sync, and the requests of an incremental sync with nothing
 changed and with 1 % changed.
 
-    .venv/bin/python benchmarks/bench_linear.py [--issues 10000] [--runs 3]
+    .venv/bin/python benchmarks/bench_linear.py [--issues 10000] [--runs 3] [--comments]
+
+`--comments` turns `[sla] response_on_comment` on: 0-3 comments per issue, 15 on 2 % (over
+the 5 inline, read per issue), and each incremental sync asks which issues were commented.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ KEY = "lin_api_bench_not_a_secret"
 TEAMS = ["WEB", "APP"]
 START = datetime(2025, 6, 1, tzinfo=UTC)
 HISTORY_PAGE = 100
+COMMENTS_INLINE = 5
 
 
-def dataset(n: int, seed: int = 3) -> Any:
+def dataset(n: int, seed: int = 3, comments: bool = False) -> Any:
     from tmabot.emulators.linear import (
         LinearDataset,
         LinearHistory,
@@ -77,6 +81,9 @@ def dataset(n: int, seed: int = 3) -> Any:
         issue.state_id = f"{team}-{state}"
         issue.updated_at = at
         ds.issues.append(issue)
+        if comments:
+            for k in range(15 if rng.random() < 0.02 else rng.randint(0, 3)):
+                ds.comment(issue.id, f"u{rng.randint(0, 7)}", created + timedelta(minutes=k + 1))
     return ds
 
 
@@ -84,21 +91,24 @@ def floor(ds: Any, page: int, inline: int) -> dict[str, int]:
     pages = sum(math.ceil(sum(1 for i in ds.issues if i.team_key == t) / page) for t in TEAMS)
     extra = sum(math.ceil((len(i.history) - inline) / HISTORY_PAGE) for i in ds.issues
                 if len(i.history) > inline)
-    return {"probe": 2, "issues": pages, "history": extra}
+    comments = sum(math.ceil((len(i.comments) - COMMENTS_INLINE) / HISTORY_PAGE)
+                   for i in ds.issues if len(i.comments) > COMMENTS_INLINE)
+    return {"probe": 2, "issues": pages, "history": extra, "comments": comments}
 
 
-def emulator_process(conn: Any, n: int) -> None:
+def emulator_process(conn: Any, n: int, comments: bool) -> None:
     from tmabot.emulators.linear import LinearEmulator
 
-    ds = dataset(n)
+    ds = dataset(n, comments=comments)
     with LinearEmulator(ds, api_key=KEY) as emu:
         conn.send((emu.endpoint, len(ds.issues), sum(len(i.history) for i in ds.issues)))
         while True:
             cmd, arg = conn.recv()
             if cmd == "count":
                 conn.send(emu.count())
-            elif cmd == "reset":
+            elif cmd == "reset":  # each run in its own rate-limit hour, like a real sync
                 emu.reset_log()
+                emu.reset_budget()
                 conn.send(None)
             elif cmd == "floor":
                 conn.send(floor(ds, *arg))
@@ -115,6 +125,9 @@ def emulator_process(conn: Any, n: int) -> None:
                 inline = arg[1]
                 extra = sum(math.ceil((len(i.history) - inline) / HISTORY_PAGE)
                             for i in picked if len(i.history) > inline)
+                if comments:  # re-read changed issues with a long thread complete it
+                    extra += sum(math.ceil((len(i.comments) - COMMENTS_INLINE) / HISTORY_PAGE)
+                                 for i in picked if len(i.comments) > COMMENTS_INLINE)
                 conn.send((len(picked), extra))
             elif cmd == "stop":
                 conn.send(None)
@@ -142,7 +155,7 @@ def run_sync(ctx: Any, config: Path, full: bool = False) -> dict[str, Any]:
     return run_in_process(ctx, sync_process, str(config), full)
 
 
-def write_config(folder: Path, url: str) -> Path:
+def write_config(folder: Path, url: str, comments: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "tmabot.toml"
     teams = ", ".join(f'"{t}"' for t in TEAMS)
@@ -150,6 +163,8 @@ def write_config(folder: Path, url: str) -> Path:
 [agency]
 name = "Bench"
 database_url = "sqlite:///{folder / 'bench.db'}"
+{'[sla]' + chr(10) + 'response_on_comment = true' + chr(10) + 'agency_domains = ["agence.fr"]'
+ if comments else ''}
 
 [trackers.bench-linear]
 kind = "linear"
@@ -174,11 +189,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--issues", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--comments", action="store_true",
+                    help="[sla] response_on_comment on, with comments in the data")
     args = ap.parse_args()
     os.environ["BENCH_LINEAR_KEY"] = KEY
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    emu = ctx.Process(target=emulator_process, args=(child, args.issues), daemon=True)
+    emu = ctx.Process(target=emulator_process, args=(child, args.issues, args.comments),
+                      daemon=True)
     emu.start()
     url, n, histories = parent.recv()
     print(f"dataset: {n:,} issues, {histories:,} history entries "
@@ -187,7 +205,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs):
             ask(parent, "reset")
-            cfg = write_config(Path(tmp) / f"run{run}", url)
+            cfg = write_config(Path(tmp) / f"run{run}", url, args.comments)
             out = run_sync(ctx, cfg, full=True)
             out["requests"] = ask(parent, "count")
             runs.append(out)
@@ -208,6 +226,8 @@ def main() -> int:
     requests = statistics.median(r["requests"] for r in runs)
     ips = statistics.median(n / r["seconds"] for r in runs)
     inc_floor = sum(math.ceil(changed / len(TEAMS) / page) for _ in TEAMS) + extra_history
+    if args.comments:  # which issues were commented since: one question per team
+        inc_floor += len(TEAMS)
     print(f"page size {page} issues, {inline} history entries inline; API floor {floor_total} "
           f"requests {fl}")
     print()

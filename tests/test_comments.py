@@ -163,7 +163,7 @@ def test_linear_agency_comment_answers_and_long_threads_are_completed(
     ds.comment(one.id, None, one.created_at + 2 * M)  # an integration: no user
     for k in range(11):
         ds.comment(two.id, "u-client", two.created_at + k * M)
-    ds.comment(two.id, "u-lea", two.created_at + 15 * M)  # the 12th: beyond the inline 10
+    ds.comment(two.id, "u-lea", two.created_at + 15 * M)  # the 12th: beyond the inline 5
     last = max(i.updated_at for i in ds.issues)
     fresh = LinearIssue(id="issue-09999", identifier="INI-99", team_key="INI",
                         title="Nouveau : lien mort", state_id="st-todo",

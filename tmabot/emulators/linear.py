@@ -297,6 +297,12 @@ class LinearEmulator(EmulatorServer):
     def endpoint(self) -> str:
         return f"{self.url}/graphql"
 
+    def reset_budget(self) -> None:
+        """Start a fresh rate-limit window (as if an hour had passed)."""
+        with self._budget_lock:
+            self._window_start = self.clock()
+            self._requests_used, self._complexity_used = 0, 0.0
+
     # -- answers ---------------------------------------------------------------------
     def error_response(self, status: int, message: str) -> Response:
         return Response.json({"errors": [{"message": message,
