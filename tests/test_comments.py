@@ -78,10 +78,11 @@ def _tickets(cfg: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, dict]:
 
 
 def test_jira_agency_comment_answers_the_ticket(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                db_url: str) -> None:
     monkeypatch.setenv("TEST_JIRA_TOKEN", TOKEN)
     with JiraEmulator(_jira(), token=TOKEN) as emu:
-        cfg = write_config(tmp_path, emu.url)
+        cfg = write_config(tmp_path, emu.url, db=db_url)  # SQLite and PostgreSQL
         base = cfg.read_text(encoding="utf-8")
         # Off (the default): comments are not even asked for; the move answers.
         assert main(["sync", "--config", str(cfg), "--quiet"]) == 0
