@@ -50,6 +50,7 @@ CHANGELOG_PAGE = 10000  # changelog/bulkfetch: maxResults <= 10000
 WORKLOG_PAGE = 5000  # issue/{id}/worklog page size
 COMMENT_PAGE = 100  # issue/{id}/comment: Cloud's default and cap
 WORKLOG_LIST_BATCH = 1000  # worklog/list: ids <= 1000
+JSM_SLA_FIELD = "com.atlassian.servicedesk:sd-sla-field"  # schema.custom of JSM SLA fields
 DC_DEEP_PAGING_LIMIT = 9000  # DC search fails past 10,000 results: restart by date before that
 MAX_PAGES = 200_000
 
@@ -223,6 +224,43 @@ def comment_record(c: dict[str, Any]) -> CommentRecord | None:
     return CommentRecord(str(c["id"]), created, _user_email(c.get("author")), public)
 
 
+def _jsm_time(value: dict[str, Any] | None) -> str | None:
+    ms = (value or {}).get("epochMillis")
+    return datetime.fromtimestamp(int(ms) / 1000, UTC).isoformat() if ms is not None else None
+
+
+def _jsm_hours(value: dict[str, Any] | None) -> float | None:
+    ms = (value or {}).get("millis")
+    return round(int(ms) / 3_600_000, 2) if ms is not None else None
+
+
+def jsm_sla(value: Any) -> dict[str, Any] | None:
+    """A Jira Service Management SLA field (SlaInformation) in a few comparable figures:
+    the ongoing cycle if there is one, else the last completed one."""
+    if not isinstance(value, dict):
+        return None
+    ongoing = value.get("ongoingCycle")
+    completed = value.get("completedCycles") or []
+    cycle = ongoing or (completed[-1] if completed else None)
+    if not isinstance(cycle, dict):
+        return {"state": "none", "cycles": 0}
+    if cycle.get("breached"):
+        state = "breached"
+    elif ongoing:
+        state = "paused" if ongoing.get("paused") else "running"
+    else:
+        state = "met"
+    return {
+        "state": state, "goal_hours": _jsm_hours(cycle.get("goalDuration")),
+        "elapsed_hours": _jsm_hours(cycle.get("elapsedTime")),
+        "remaining_hours": _jsm_hours(cycle.get("remainingTime")),
+        "started_at": _jsm_time(cycle.get("startTime")),
+        "stopped_at": None if ongoing else _jsm_time(cycle.get("stopTime")),
+        "breach_at": _jsm_time(cycle.get("breachTime")),
+        "cycles": len(completed) + (1 if ongoing else 0),
+    }
+
+
 # -- the connector --------------------------------------------------------------
 class JiraConnector:
     source = SOURCE
@@ -230,7 +268,7 @@ class JiraConnector:
     def __init__(
         self, name: str, url: str, deployment: str, *, token: str, email: str | None = None,
         timeout: float = 30.0, retry: RetryPolicy | None = None, page_size: int = PAGE_SIZE,
-        overlap: timedelta = OVERLAP, comments: bool = False,
+        overlap: timedelta = OVERLAP, comments: bool = False, service_desk_sla: bool = False,
     ) -> None:
         if deployment not in ("cloud", "server"):
             raise TrackerConfigError(f"unknown deployment {deployment!r}", tracker=name)
@@ -240,6 +278,8 @@ class JiraConnector:
         self.page_size = page_size
         self.overlap = overlap
         self.comments = comments  # read who commented when (`[sla] response_on_comment`)
+        self.service_desk_sla = service_desk_sla
+        self._sla_fields: dict[str, str] | None = None  # JSM SLA field id -> name
         self.retry = retry or RetryPolicy()
         self.user_time_zone: str | None = None
         self.statuses = StatusMap()
@@ -416,6 +456,10 @@ class JiraConnector:
         wl_total = int(wl.get("total", len(wl_items)) or 0)
         worklogs_complete = wl_total <= len(wl_items)
         worklogs = [worklog_record(w, str(issue["id"])) for w in wl_items]
+        extra = None
+        if self._sla_fields:
+            slas = {name: jsm_sla(f.get(fid)) for fid, name in self._sla_fields.items()}
+            extra = {"sla": {k: v for k, v in slas.items() if v is not None}}
         comments, comments_complete = None, True
         if self.comments:
             inline = f.get("comment") or {}
@@ -448,11 +492,24 @@ class JiraConnector:
             estimate_hours=(int(estimate) / 3600.0) if estimate else None,
             history_complete=history_complete, worklogs_complete=worklogs_complete,
             worklog_total=wl_total, status_type=cat_key, comments=comments,
-            comments_complete=comments_complete,
+            comments_complete=comments_complete, extra=extra,
         )
         if status_id and status.get("name"):
             self.statuses.by_id.setdefault(status_id, (ticket.status, ticket.status_category))
         return ticket, transitions, worklogs
+
+    def sla_fields(self) -> dict[str, str]:
+        """The site's Jira Service Management SLA fields (id -> name), read once from /field."""
+        if self._sla_fields is None:
+            found = {}
+            for fld in self._get("field", what="field list") or []:
+                if (fld.get("schema") or {}).get("custom") == JSM_SLA_FIELD and fld.get("id"):
+                    found[str(fld["id"])] = str(fld.get("name") or fld["id"])
+            if not found:
+                log.warning("%s: service_desk_sla is on but the site has no Jira Service "
+                            "Management SLA field", self.name)
+            self._sla_fields = found
+        return self._sla_fields
 
     def complete_comments(self, ticket: TicketRecord) -> None:
         """Every comment of an issue whose inline page was cut: issue/{id}/comment, oldest
@@ -473,6 +530,8 @@ class JiraConnector:
         """Every issue of `project` updated since `since` (minus the overlap), page by page."""
         jql = build_jql(project, since, self.user_time_zone, self.overlap)
         fields = SEARCH_FIELDS + ["comment"] if self.comments else SEARCH_FIELDS
+        if self.service_desk_sla:
+            fields = fields + list(self.sla_fields())
         walk = self._search_pages(jql, fields, "changelog", self.page_size)
         for issues in prefetch(walk):
             self._ensure_statuses(issues)

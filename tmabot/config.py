@@ -444,6 +444,9 @@ class TrackerSettings(_Model):
     page_size: int | None = Field(default=None, ge=1, le=5000)
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=5, ge=0, le=20)
+    # Jira only: read Jira Service Management's own SLA fields (found through /field) with
+    # every ticket, to compare with tmabot's figures (`tracker_sla` in the tickets JSON).
+    service_desk_sla: bool = False
     # This tracker's priority names → P0–P3, over the top-level [priorities].
     priorities: dict[str, PriorityValue] = Field(default_factory=dict)
 
@@ -484,6 +487,9 @@ class TrackerSettings(_Model):
             for key in ("deployment", "email"):
                 if getattr(self, key) is not None:
                     problems.append(((key,), 'only for kind = "jira": remove it'))
+            if self.service_desk_sla:
+                problems.append((("service_desk_sla",), 'only for kind = "jira": Linear\'s '
+                                 "own SLA fields are always read"))
         if problems:
             raise _Problems(problems)
         return self

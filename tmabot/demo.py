@@ -72,6 +72,16 @@ def show_classification_and_sla(console: Console, name: str, items: list[dict]) 
         console.print(f"  Pris en charge par un commentaire de l'agence ({len(by_comment)}) : "
                       f"{escape(', '.join(by_comment[:8]))}" + (" …" if len(by_comment) > 8
                                                                 else ""))
+    from tmabot.tickets import sla_disagreements
+
+    gaps = [(t["key"], gap) for t in items for gap in sla_disagreements(t)]
+    if gaps:
+        name, _ind, theirs, ours = gaps[0][1]
+        console.print(f"  Écarts avec Jira Service Management ({len(gaps)}) : « {escape(name)} »"
+                      f" {STATE_FR.get(theirs, theirs).lower()} pour JSM, "
+                      f"{STATE_FR.get(ours, ours).lower()} au contrat — "
+                      f"{escape(', '.join(k for k, _g in gaps[:8]))}"
+                      + (" …" if len(gaps) > 8 else ""))
     urgent = [(t, ind, i) for t in items for ind, i in t["sla"].items()
               if i["state"] in ("at_risk", "breached") and i["stopped_at"] is None]
     urgent.sort(key=lambda x: x[2]["due_at"] or "")
@@ -195,6 +205,7 @@ def demo_config(agency: SampleAgency, jira_url: str, linear_url: str | None = No
         'deployment = "cloud"',
         'email = "bot@agency.example"',
         f'token_env = "{TOKEN_ENV}"',
+        "service_desk_sla = true  # read Jira Service Management's own SLA fields too",
     ]
     if linear_url:
         lines += ["", "[trackers.demo-linear]", 'kind = "linear"',

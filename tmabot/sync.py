@@ -216,7 +216,8 @@ def connector_for(settings: Any, tracker_name: str, *, retry: Any = None) -> Con
             tracker_name, str(tracker.url), tracker.deployment,
             token=settings.secret(tracker.token_env), email=tracker.email,
             timeout=tracker.timeout_seconds, retry=policy,
-            comments=settings.sla.response_on_comment, **kwargs)
+            comments=settings.sla.response_on_comment,
+            service_desk_sla=tracker.service_desk_sla, **kwargs)
     if tracker.kind == "linear":
         from connectors.linear import LinearConnector
 

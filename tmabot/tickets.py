@@ -77,6 +77,47 @@ def first_agency_comments(rows: Sequence[Mapping[str, Any]], domains: Sequence[s
     return out
 
 
+def tracker_sla(row: Mapping[str, Any], now: datetime) -> Any:
+    """The tracker's own SLA figures as synced (Linear's sla* fields; Jira Service
+    Management's SLA fields by name). A JSM cycle still running when synced whose breach
+    instant has passed by `now` is shown breached: JSM does not touch the issue for that."""
+    sla = (row.get("extra") or {}).get("sla")
+    if row.get("source") != "jira" or not isinstance(sla, dict):
+        return sla
+    out = {}
+    for name, figures in sla.items():
+        figures = dict(figures)
+        breach = figures.get("breach_at")
+        if figures.get("state") == "running" and breach and datetime.fromisoformat(
+                breach) <= now:
+            figures["state"] = "breached"
+        out[name] = figures
+    return out
+
+
+# JSM's default SLA names (English and French) -> the indicator they measure.
+JSM_INDICATORS = (("first response", "response"), ("première réponse", "response"),
+                  ("resolution", "resolution"), ("résolution", "resolution"))
+
+
+def sla_disagreements(item: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(JSM SLA name, indicator, JSM's state, tmabot's state) where one says breached and
+    the other does not, for the JSM SLAs whose name says what they measure."""
+    out = []
+    for name, figures in (item.get("tracker_sla") or {}).items() if item.get(
+            "source") == "jira" else ():
+        indicator = next((ind for words, ind in JSM_INDICATORS if words in name.lower()), None)
+        if indicator is None or not isinstance(figures, dict):
+            continue
+        ours = item["sla"][indicator]["state"]
+        theirs = figures.get("state")
+        if ours in ("none", "not_started") or theirs in (None, "none"):
+            continue
+        if (theirs == "breached") != (ours == "breached"):
+            out.append((name, indicator, str(theirs), ours))
+    return out
+
+
 def _iso(value: datetime | None, tz: ZoneInfo) -> str | None:
     """ISO 8601 with the agency's offset; whole seconds unless the tracker gave millis."""
     return value.astimezone(tz).isoformat() if value is not None else None
@@ -285,7 +326,7 @@ def tickets_json(ev: Evaluated, settings: Any, *, month: Month | None = None,
             "history_complete": bool(r["history_complete"] and r["worklogs_complete"]),
             "status_type": r.get("status_type"),
             # The tracker's own SLA figures (Linear: slaType, slaBreachesAt...), to compare.
-            "tracker_sla": (r.get("extra") or {}).get("sla"),
+            "tracker_sla": tracker_sla(r, ev.now),
         }
         if explain:
             item["classification_trace"] = explain_rules(ev.columns, i, ev.rules)

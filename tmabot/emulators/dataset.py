@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 # Jira status category keys (as in /rest/api/3/status -> statusCategory.key)
 NEW, INDETERMINATE, DONE, UNDEFINED = "new", "indeterminate", "done", "undefined"
@@ -90,6 +91,9 @@ class JiraIssue:
     histories: list[JiraHistory] = field(default_factory=list)  # oldest first
     worklogs: list[JiraWorklog] = field(default_factory=list)  # oldest first
     comments: list[JiraComment] = field(default_factory=list)  # oldest first
+    # Jira Service Management SLA custom fields: field id -> the value JSM renders
+    # (SlaInformation: name, completedCycles, ongoingCycle); see JiraDataset.sla_fields.
+    sla: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,6 +120,8 @@ class JiraDataset:
     issues: list[JiraIssue] = field(default_factory=list)
     # (worklog id, deleted at) — served by /worklog/deleted
     deleted_worklogs: list[tuple[str, datetime]] = field(default_factory=list)
+    # Jira Service Management SLA custom fields of the site: field id -> name.
+    sla_fields: dict[str, str] = field(default_factory=dict)
     # The API user's profile time zone: JQL dates are read in it.
     user_time_zone: str = "Europe/Paris"
     next_id: int = 100000
@@ -269,3 +275,30 @@ class JiraDataset:
             assert issue is not None, id_or_key
             self.issues.remove(issue)
             self.revision += 1
+
+
+# -- Jira Service Management SLA values ---------------------------------------------------
+
+
+def jsm_date(dt: datetime) -> dict[str, Any]:
+    """JSM's DateDTO."""
+    return {"iso8601": dt.strftime("%Y-%m-%dT%H:%M:%S%z"), "jira": dt.isoformat(),
+            "friendly": dt.strftime("%d/%m/%y %H:%M"), "epochMillis": int(dt.timestamp() * 1000)}
+
+
+def jsm_duration(delta: timedelta) -> dict[str, Any]:
+    """JSM's DurationDTO."""
+    ms = int(delta.total_seconds() * 1000)
+    return {"millis": ms, "friendly": f"{ms // 60000} m"}
+
+
+def jsm_completed_sla(sla_id: str, name: str, *, goal: timedelta, start: datetime,
+                      stop: datetime) -> dict[str, Any]:
+    """An SlaInformation value with one completed cycle, timed on a 24/7 calendar."""
+    breach = start + goal
+    cycle = {"startTime": jsm_date(start), "stopTime": jsm_date(stop),
+             "breachTime": jsm_date(breach), "breached": stop > breach,
+             "goalDuration": jsm_duration(goal), "elapsedTime": jsm_duration(stop - start),
+             "remainingTime": jsm_duration(breach - stop)}
+    return {"id": sla_id, "name": name, "completedCycles": [cycle],
+            "_links": {"self": f"https://jsm.example/rest/servicedeskapi/request/sla/{sla_id}"}}

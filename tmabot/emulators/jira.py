@@ -34,6 +34,7 @@ from tmabot.emulators.jira_render import (
     field_details,
     ids_only,
     resolve_fields,
+    sla_field_details,
 )
 
 Flavour = Literal["cloud", "server"]
@@ -283,7 +284,9 @@ class JiraEmulator(EmulatorServer):
         return jira_error(404, f"No project could be found with key '{wanted}'.")
 
     def _fields(self, request: Request) -> Response:
-        return Response.json([field_details(name) for name in ISSUE_FIELDS])
+        return Response.json([field_details(name) for name in ISSUE_FIELDS]
+                             + [sla_field_details(fid, name)
+                                for fid, name in self.dataset.sla_fields.items()])
 
     # -- search --------------------------------------------------------------
     def _parse_query(self, jql: str) -> JqlQuery:
@@ -356,7 +359,7 @@ class JiraEmulator(EmulatorServer):
         cap = self.id_only_cap if ids_only(args["fields"]) and not changelog \
             else self.max_results_cap
         size = max(1, min(_int_arg(args["maxResults"], 50, "maxResults"), cap))
-        fields = resolve_fields(args["fields"], "id")
+        fields = resolve_fields(args["fields"], "id", tuple(self.dataset.sla_fields))
         query_hash = hashlib.sha1(jql.strip().encode()).hexdigest()[:16]
 
         token = args["token"]
@@ -400,7 +403,7 @@ class JiraEmulator(EmulatorServer):
             raise BadRequest("startAt must be 0 or more.")
         size = max(1, min(_int_arg(args["maxResults"], 50, "maxResults"),
                           self.max_results_cap))
-        fields = resolve_fields(args["fields"], "*navigable")
+        fields = resolve_fields(args["fields"], "*navigable", tuple(self.dataset.sla_fields))
         changelog = "changelog" in {e.strip() for e in args["expand"].split(",")}
         # Page 1 runs the query; later pages reuse it while the dataset is unchanged,
         # so paging 20k issues is not quadratic.
@@ -433,7 +436,8 @@ class JiraEmulator(EmulatorServer):
         issue = self._find_issue(request)
         if issue is None:
             return jira_error(404, ISSUE_NOT_FOUND)
-        fields = resolve_fields(request.params("fields") or None, "*all")
+        fields = resolve_fields(request.params("fields") or None, "*all",
+                                tuple(self.dataset.sla_fields))
         expand = {e.strip() for v in request.params("expand") for e in v.split(",")}
         with self.dataset.lock:
             # A single issue's changelog is complete: Data Center clients rely on it.

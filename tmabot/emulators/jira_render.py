@@ -51,8 +51,10 @@ def _qn(value: str | None) -> str:
     return "null" if value is None else _q(value)
 
 
-def resolve_fields(requested: Sequence[str] | None, default: str) -> tuple[str, ...]:
-    """The rendered fields for a `fields` parameter (None → `default`), in canonical order.
+def resolve_fields(requested: Sequence[str] | None, default: str,
+                   custom: Sequence[str] = ()) -> tuple[str, ...]:
+    """The rendered fields for a `fields` parameter (None → `default`), in canonical order,
+    then the site's `custom` fields (Jira Service Management SLA fields) asked for.
 
     Understands `*all`, `*navigable`, `-name` exclusions, id/key (no field), and ignores
     unknown names as Jira does.
@@ -63,14 +65,15 @@ def resolve_fields(requested: Sequence[str] | None, default: str) -> tuple[str, 
     excluded: set[str] = set()
     for name in names:
         if name == "*all":
-            wanted.update(ISSUE_FIELDS)
+            wanted.update(ISSUE_FIELDS, custom)
         elif name == "*navigable":  # comments are not navigable: asked for by name
             wanted.update(f for f in ISSUE_FIELDS if f != "comment")
+            wanted.update(custom)
         elif name.startswith("-"):
             excluded.add(name[1:])
         else:
             wanted.add(name)
-    return tuple(f for f in ISSUE_FIELDS if f in wanted and f not in excluded)
+    return tuple(f for f in (*ISSUE_FIELDS, *custom) if f in wanted and f not in excluded)
 
 
 def ids_only(requested: Sequence[str] | None) -> bool:
@@ -345,6 +348,7 @@ class JiraRenderer:
         parts = ['{"expand":"' + ISSUE_EXPAND + '",' + head]
         if fields:
             simple = {name: _FIELD_RENDERERS[name](self, issue, version)
+                      if name in _FIELD_RENDERERS else issue.sla.get(name)
                       for name in fields if name != "worklog"}
             text = dumps(simple)
             if "worklog" in fields:
@@ -377,6 +381,16 @@ _FIELD_CLAUSES = {"issuetype": ["issuetype", "type"], "created": ["created", "cr
                   "updated": ["updated", "updatedDate"],
                   "resolutiondate": ["resolutiondate", "resolved"],
                   "timeoriginalestimate": ["originalEstimate", "timeoriginalestimate"]}
+
+
+def sla_field_details(field_id: str, name: str) -> dict[str, Any]:
+    """A Jira Service Management SLA custom field as GET /field lists it."""
+    return {"id": field_id, "key": field_id, "name": name, "custom": True, "orderable": True,
+            "navigable": True, "searchable": True,
+            "clauseNames": [f"cf[{field_id.rsplit('_', 1)[-1]}]", name],
+            "schema": {"type": "sd-servicelevelagreement",
+                       "custom": "com.atlassian.servicedesk:sd-sla-field",
+                       "customId": int(field_id.rsplit("_", 1)[-1])}}
 
 
 def field_details(name: str) -> dict[str, Any]:

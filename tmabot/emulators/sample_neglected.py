@@ -15,6 +15,7 @@ from tmabot.emulators.dataset import (
     JiraHistory,
     JiraIssue,
     JiraProject,
+    jsm_completed_sla,
 )
 from tmabot.emulators.sample import AGENCY_DOMAIN, SampleAgency, SampleClient
 
@@ -69,6 +70,7 @@ def add_neglected_client(agency: SampleAgency, now: datetime) -> SampleClient:
 
 
 WELL_KEPT_KEY = "CAB"
+JSM_FIRST_RESPONSE = "customfield_10030"  # the JSM SLA field of the sample site
 WELL_KEPT_TICKETS = [  # (days ago created, hours to resolve, category-ish title, type, label)
     (150, 30, "Mise à jour WordPress 6.5 → 6.6", "Task", "maj"),
     (120, 20, "Correctif CVE-2026-1187 (plugin de formulaires)", "Task", "securite"),
@@ -99,10 +101,18 @@ def add_well_kept_client(agency: SampleAgency, now: datetime) -> SampleClient:
             ds, WELL_KEPT_KEY, n, 180000 + n, title, kind, label, "Medium", created,
             [(started, "En cours"), (started + timedelta(hours=hours / 2), "Recette"),
              (started + timedelta(hours=hours), "Terminé")], "Planifié au calendrier.")
+        answered = started
         if kind == "Bug":
+            answered = created + timedelta(minutes=12)
             issue.comments.append(JiraComment(
-                str(185000 + n), issue.id, writer.account_id, created + timedelta(minutes=12),
+                str(185000 + n), issue.id, writer.account_id, answered,
                 "Bien reçu : nous regardons ce matin et revenons vers vous."))
+        # The client's Jira Service Management portal runs its own SLA, set up with a 30-min
+        # first-response goal on a 24/7 calendar — stricter than the contract (P2: 24 bh).
+        issue.sla[JSM_FIRST_RESPONSE] = jsm_completed_sla(
+            "1", "Time to first response", goal=timedelta(minutes=30), start=created,
+            stop=answered)
+    ds.sla_fields.setdefault(JSM_FIRST_RESPONSE, "Time to first response")
     ds.touch()
     client = SampleClient(
         id="cabinet-martin", name="Cabinet Martin Avocats", project_key=WELL_KEPT_KEY,

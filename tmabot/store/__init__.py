@@ -274,9 +274,9 @@ class Store:
                 rows = conn.execute(select(
                     tickets.c.issue_id, tickets.c.updated_at, tickets.c.client_id,
                     tickets.c.history_complete, tickets.c.worklogs_complete,
-                    tickets.c.comments,
+                    tickets.c.comments, tickets.c.extra,
                 ).where(tickets.c.tracker == tracker, tickets.c.issue_id.in_(chunk)))
-                for issue_id, updated_at, owner, hist_ok, wl_ok, stored_comments in rows:
+                for issue_id, updated_at, owner, hist_ok, wl_ok, stored_comments, extra in rows:
                     t = by_id[issue_id]
                     # Same `updated` and complete in the store: nothing to read again,
                     # even when the search truncated its inline changelog or worklogs.
@@ -284,7 +284,9 @@ class Store:
                     # did not move `updated`, as on Linear) are written. Comments cut from
                     # the inline page are not compared: the ticket is unchanged if its
                     # `updated` is, and completing them would cost requests for nothing.
+                    # Tracker facts that moved without `updated` (a JSM SLA cycle) too.
                     if (updated_at == t.updated_at and owner == client_id and hist_ok and wl_ok
+                            and (t.extra is None or extra == t.extra)
                             and (t.comments is None or (stored_comments is not None and (
                                 not t.comments_complete
                                 or stored_comments == _comments_json(t.comments))))):
