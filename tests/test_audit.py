@@ -129,7 +129,7 @@ def test_high_points_not_covered_get_a_30_day_due_date() -> None:
      "0 ticket(s)"),
     ("S3", {"facts": {**healthy().facts, "D1": False}}, "staging déclaré absent"),
     ("S4", {"tickets": [t("T-1", "correctif", created_days=5)]}, "0 mise(s) à jour"),
-    ("S5", {"tickets": [t("T-1", "correctif", created_days=5)]}, "C3 unknown"),
+    ("S5", {"tickets": [t("T-1", "correctif", created_days=5)]}, "C3 inconnu"),
     ("S6", {"uptime_source": None}, "aucune source"),
     ("S7", {"reports_sent": []}, "non envoyé"),
     ("S8", {"has_sla_terms": False}, "ni tier"),

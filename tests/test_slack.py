@@ -195,6 +195,7 @@ def test_digest_is_posted_once_a_day(env: Any, capsys: pytest.CaptureFixture) ->
     assert len(pm) == 1 and pm[0].blocks[0]["type"] == "header"
     body = _all_text(slack)
     assert "ACME &amp; Fils" in body and "Globex" in body and "ouvert(s)" in body
+    assert "Forfait : 2/5 tickets, Run 0,00 h / 2,00 h" in body  # one unit, French commas
     assert main(["digest", "--weekly", "--config", str(cfg), "--at",
                  "2026-11-23T09:00:00+01:00"]) == 0
     assert "Cette semaine" in _all_text(slack)

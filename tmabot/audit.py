@@ -197,6 +197,10 @@ def checklist(inp: AuditInput) -> list[Point]:
     return out
 
 
+# A checklist status in the French sentences of signal reasons.
+STATUS_FR = {"ok": "ok", "ko": "ko", "due": "à revoir", "unknown": "inconnu"}
+
+
 def signals(inp: AuditInput, points: dict[str, Point]) -> list[dict[str, Any]]:
     def row(sid: str, active: bool, reason: str) -> dict[str, Any]:
         label, level = next((lab, lev) for s, lab, lev in SIGNALS if s == sid)
@@ -223,14 +227,16 @@ def signals(inp: AuditInput, points: dict[str, Point]) -> list[dict[str, Any]]:
     updates = _resolved_within(inp, 183, lambda t: t.category in ("preventif", "securite"))
     out.append(row("S4", not updates, f"{len(updates)} mise(s) à jour résolue(s) sur 6 mois"))
     c3 = points["C3"]
-    out.append(row("S5", c3.status != "ok", f"C3 {c3.status} : {c3.evidence}"))
+    out.append(row("S5", c3.status != "ok", f"C3 {STATUS_FR[c3.status]} : {c3.evidence}"))
     out.append(row("S6", not inp.uptime_source, points["B1"].evidence))
     out.append(row("S7", points["E4"].status != "ok", points["E4"].evidence))
     out.append(row("S8", points["E3"].status != "ok", points["E3"].evidence))
     e5 = points["E5"]
-    out.append(row("S9", e5.status in ("ko", "unknown"), f"E5 {e5.status} : {e5.evidence}"))
+    out.append(row("S9", e5.status in ("ko", "unknown"),
+                   f"E5 {STATUS_FR[e5.status]} : {e5.evidence}"))
     b5 = points["B5"]
-    out.append(row("S10", b5.status in ("ko", "unknown"), f"B5 {b5.status} : {b5.evidence}"))
+    out.append(row("S10", b5.status in ("ko", "unknown"),
+                   f"B5 {STATUS_FR[b5.status]} : {b5.evidence}"))
     return out
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.errors import TrackerError
 from tmabot import logs
+from tmabot.audit import STATUS_FR as audit_status_fr
 from tmabot.notify.email import EmailError
 from tmabot.notify.slack import SlackError
 from tmabot.store import Store, StoreError
@@ -534,8 +535,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-STATUS_AUDIT_FR = {"ok": "[green]ok[/]", "ko": "[bold red]ko[/]", "due": "[yellow]à revoir[/]",
-                   "unknown": "[dim]inconnu[/]"}
+STATUS_AUDIT_FR = {status: f"[{style}]{audit_status_fr[status]}[/]" for status, style in (
+    ("ok", "green"), ("ko", "bold red"), ("due", "yellow"), ("unknown", "dim"))}
 
 
 def print_audit(name: str, result: dict[str, Any]) -> None:

@@ -323,10 +323,12 @@ def digest_blocks(settings: Any, store: Any, now: datetime, *, weekly: bool = Fa
             plan = f"{'solde' if fr else 'balance'} {t.hours(cons.hours_balance or 0)}"
         elif cons.model == "forfait":
             quota = "∞" if cons.tickets_included is None else cons.tickets_included
-            plan = (f"{cons.tickets_used}/{quota} tickets, Run {t.num(cons.run_hours_used)}/"
-                    f"{t.hours(cons.run_hours_included)}")
+            plan = (f"{cons.tickets_used}/{quota} tickets, Run {t.hours(cons.run_hours_used)}"
+                    f" / {t.hours(cons.run_hours_included)}")
         else:
-            plan = f"{cons.tickets_used} {'correctifs' if fr else 'corrective'}"
+            n = cons.tickets_used
+            plan = (f"{n} correctif{'s' if n > 1 else ''}" if fr
+                    else f"{n} corrective ticket{'s' if n != 1 else ''}")
         lines = [f"*{escape(client.name)}* — " + (
             f"{len(open_items)} ouvert(s) ({prio}) · {len(risky)} à risque · "
             f"{len(late)} en retard" if fr else
