@@ -140,6 +140,8 @@ def test_nudges_wait_for_business_hours_and_go_out_once(env: Any,
     channel = slack.in_channel("C0ACME")
     assert len(channel) == 2
     assert sorted(m.text.split(" ")[0] for m in channel) == ["En", "À"]
+    # The P2's deadline in French: 24 bh from Wednesday 13:30 end Monday 12:30.
+    assert "échéance lun. 23 nov. 12:30)" in _all_text(slack)
     dms = [m for m in slack.messages if m.channel.startswith("D")]
     assert len(dms) == 1 and dms[0].channel == "D0LEA"  # ACME-1's assignee
     assert "<@U0LEA>" in channel[0].blocks[0]["text"]["text"] + channel[1].blocks[0]["text"][

@@ -195,7 +195,7 @@ def nudge_blocks(n: Nudge, locale: str, mention: str | None) -> tuple[str, list[
     when = (f"en retard de {hours} h" if late else f"{hours} h restantes") if fr else \
         (f"{hours} h late" if late else f"{hours} h left")
     clock = "24/7" if n.absolute else ("heures ouvrées" if fr else "business hours")
-    due = (n.due_at or "")[:16].replace("T", " ")
+    due = t.moment(n.due_at) if n.due_at else ""
     who = mention or (escape(n.assignee_email) if n.assignee_email else
                       ("non assigné" if fr else "unassigned"))
     title = escape(n.title)

@@ -77,6 +77,13 @@ class Text:
             return f"{when} {value:%H:%M}"
         return str(format_date(value, "d MMM yyyy", locale=self.babel))
 
+    def moment(self, value: str | datetime) -> str:
+        """A deadline in a message: « jeu. 26 nov. 11:37 » / "Thu 26 Nov 11:37" (in the
+        offset the instant carries: the agency's)."""
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return f"{format_date(value.date(), 'EEE d MMM', locale=self.babel)} {value:%H:%M}"
+
     def indicator(self, name: str) -> str:
         return INDICATORS[self.locale][name]
 
