@@ -124,7 +124,7 @@ def test_high_points_not_covered_get_a_30_day_due_date() -> None:
 
 @pytest.mark.parametrize("sid,change,words", [
     ("S1", {"tickets": [t(f"T-{i}", "correctif", created_days=3, reporter="pm@agence.fr")
-                        for i in range(3)]}, "créés par l'agence"),
+                        for i in range(3)]}, "créées par l'agence"),
     ("S2", {"tickets": [t("T-2", "preventif", created_days=90, resolved_days=89)]},
      "0 ticket(s)"),
     ("S3", {"facts": {**healthy().facts, "D1": False}}, "staging déclaré absent"),
@@ -141,6 +141,17 @@ def test_each_signal(sid: str, change: dict[str, Any], words: str) -> None:
     got = signal(audit(replace(healthy(), **change)), sid)
     assert got["active"] is True and words in got["reason"], got
     assert got["level"] in ("critical", "high", "medium")
+
+
+def test_s1_counts_client_requests_not_the_agencys_own_maintenance() -> None:
+    own = [t(f"M-{i}", "preventif", created_days=3, reporter="pm@agence.fr") for i in range(5)]
+    asked = [t("B-1", "correctif", created_days=4, reporter="dsi@client.example")]
+    got = signal(audit(replace(healthy(), tickets=own + asked)), "S1")
+    assert got["active"] is False and got["reason"].startswith("0% des demandes du client"), got
+    typed = [t(f"B-{i}", "correctif", created_days=4, reporter="pm@agence.fr")
+             for i in range(2, 4)]
+    got = signal(audit(replace(healthy(), tickets=own + asked + typed)), "S1")
+    assert got["active"] is True and "67%" in got["reason"] and "(3)" in got["reason"], got
 
 
 def test_rule_of_three_criticals_and_verdict() -> None:

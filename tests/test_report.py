@@ -244,3 +244,15 @@ def test_no_header_injection_from_names_or_titles() -> None:
     raw = msg.as_string()
     assert "\nBcc:" not in raw and "\rBcc:" not in raw
     assert header_safe("a\nb\tc\x00d") == "a b c d"
+
+
+def test_the_report_does_not_accuse_itself_of_not_being_sent(agency_cfg: Path,
+                                                              tmp_path: Path) -> None:
+    """Made on 2 December for November: the audit's "report of last month sent?" is this
+    very report, which counts as sent; October's (never sent here) is not asked."""
+    assert main(["report", "--client", "boulangerie-lemoine", "--month", MONTH, "--out",
+                 str(tmp_path), "--config", str(agency_cfg), "--at",
+                 "2026-12-02T10:00:00+01:00", "--format", "json"]) == 0
+    data = json.loads((tmp_path / f"boulangerie-lemoine-{MONTH}.json").read_text())
+    texts = " ".join(a["text"] for a in data["alerts"])
+    assert "non envoyé" not in texts and "Pas de rapport d'activité" not in texts

@@ -197,6 +197,9 @@ def checklist(inp: AuditInput) -> list[Point]:
     return out
 
 
+# What a client asks for (S1 looks at who filed these), as opposed to the agency's own work.
+REQUEST_CATEGORIES = ("correctif", "evolutif_run", "hors_perimetre", "non_classe")
+
 # A checklist status in the French sentences of signal reasons.
 STATUS_FR = {"ok": "ok", "ko": "ko", "due": "à revoir", "unknown": "inconnu"}
 
@@ -208,12 +211,16 @@ def signals(inp: AuditInput, points: dict[str, Point]) -> list[dict[str, Any]]:
 
     out = []
     if inp.agency_domains:
-        recent = [t for t in inp.tickets if t.created_at >= inp.now - timedelta(days=90)]
+        # Client requests only: the agency files its own préventif, sécurité and
+        # supervision work, which says nothing about how the client asks.
+        recent = [t for t in inp.tickets if t.created_at >= inp.now - timedelta(days=90)
+                  and t.category in REQUEST_CATEGORIES]
         by_agency = [t for t in recent if (t.reporter_email or "").split("@")[-1].lower()
                      in inp.agency_domains]
         share = len(by_agency) / len(recent) if recent else 0.0
-        out.append(row("S1", share > 0.5, f"{share:.0%} des tickets sur 90 jours créés par "
-                       "l'agence (demandes reçues par email et ressaisies)"))
+        out.append(row("S1", share > 0.5, f"{share:.0%} des demandes du client sur 90 jours "
+                       f"({len(recent)}) créées par l'agence (reçues par email et "
+                       "ressaisies)"))
     else:
         out.append(row("S1", False, "domaines de l'agence non configurés ([sla] "
                        "agency_domains) : non évaluable"))
@@ -282,9 +289,10 @@ def audit(inp: AuditInput) -> dict[str, Any]:
 
 
 def audit_client(store: Any, settings: Any, client: Any, *, now: datetime | None = None,
-                 evaluated: Any = None) -> dict[str, Any]:
+                 evaluated: Any = None, reporting: str | None = None) -> dict[str, Any]:
     """Gather the evidence for one client and audit it (reusing `evaluated`, the client's
-    tickets already evaluated, when the caller has them)."""
+    tickets already evaluated, when the caller has them). `reporting` is the month of the
+    report being produced: it counts as sent (E4, S7), or that report would accuse itself."""
     from tmabot.sla import status_matcher
     from tmabot.tickets import evaluate
 
@@ -302,7 +310,7 @@ def audit_client(store: Any, settings: Any, client: Any, *, now: datetime | None
     staging_used = any(staging(t["to_status_id"], t["to_status"])
                        for t in store.client_transitions(client.id))
     sent = [row["period"] for row in store.deliveries_of(client.id, "email")
-            if row["status"] == "sent"]
+            if row["status"] == "sent"] + ([reporting] if reporting else [])
     quotes = int(sum(1 for s in ev.classification.scope if s == "quote_required"))
     inp = AuditInput(
         client_id=client.id, now=when, tickets=tickets, facts=dict(client.facts),

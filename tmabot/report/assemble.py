@@ -79,7 +79,7 @@ def assemble(store: Any, settings: Any, client: Any, month: Month, *,
     all_items = tickets_json(ev, settings)
     open_items = [x for x in all_items if x["status_category"] != "done"]
     alerts = _alerts(t, client, cons, breaches, open_items, tickets, uptime)
-    alerts += audit_alerts(store, settings, client, ev, t.fr)
+    alerts += audit_alerts(store, settings, client, ev, t.fr, month)
     next_month = _next_month(t, client, month, open_items, cal, tz)
     hours = sum(x["time_spent_hours"] for x in tickets)
     status = ("critical" if any(a["level"] == "critical" for a in alerts)
@@ -111,11 +111,13 @@ def assemble(store: Any, settings: Any, client: Any, month: Month, *,
 
 
 def audit_alerts(store: Any, settings: Any, client: Any, ev: Any, fr: bool,
-                 ) -> list[dict[str, str]]:
-    """The audit's active critical and high signals, as recommendations."""
+                 month: Month) -> list[dict[str, str]]:
+    """The audit's active critical and high signals, as recommendations (this month's
+    report, being made, counts as sent)."""
     from tmabot.audit import audit_client
 
-    result = audit_client(store, settings, client, now=ev.now, evaluated=ev)
+    result = audit_client(store, settings, client, now=ev.now, evaluated=ev,
+                          reporting=str(month))
     out = []
     if result["three_criticals"]:
         out.append({"level": "critical", "text": (
