@@ -146,12 +146,16 @@ def test_each_signal(sid: str, change: dict[str, Any], words: str) -> None:
 def test_s1_counts_client_requests_not_the_agencys_own_maintenance() -> None:
     own = [t(f"M-{i}", "preventif", created_days=3, reporter="pm@agence.fr") for i in range(5)]
     asked = [t("B-1", "correctif", created_days=4, reporter="dsi@client.example")]
+    asked += [t(f"B-{i}", "correctif", created_days=4, reporter="dsi@client.example")
+              for i in range(2, 4)]
     got = signal(audit(replace(healthy(), tickets=own + asked)), "S1")
     assert got["active"] is False and got["reason"].startswith("0% des demandes du client"), got
+    got = signal(audit(replace(healthy(), tickets=own + asked[:1])), "S1")
+    assert got["active"] is False and "trop peu pour juger" in got["reason"], got
     typed = [t(f"B-{i}", "correctif", created_days=4, reporter="pm@agence.fr")
-             for i in range(2, 4)]
+             for i in range(4, 10)]
     got = signal(audit(replace(healthy(), tickets=own + asked + typed)), "S1")
-    assert got["active"] is True and "67%" in got["reason"] and "(3)" in got["reason"], got
+    assert got["active"] is True and "67%" in got["reason"] and "(9)" in got["reason"], got
 
 
 def test_rule_of_three_criticals_and_verdict() -> None:

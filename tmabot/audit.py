@@ -199,6 +199,7 @@ def checklist(inp: AuditInput) -> list[Point]:
 
 # What a client asks for (S1 looks at who filed these), as opposed to the agency's own work.
 REQUEST_CATEGORIES = ("correctif", "evolutif_run", "hors_perimetre", "non_classe")
+S1_MIN_REQUESTS = 3
 
 # A checklist status in the French sentences of signal reasons.
 STATUS_FR = {"ok": "ok", "ko": "ko", "due": "à revoir", "unknown": "inconnu"}
@@ -218,9 +219,13 @@ def signals(inp: AuditInput, points: dict[str, Point]) -> list[dict[str, Any]]:
         by_agency = [t for t in recent if (t.reporter_email or "").split("@")[-1].lower()
                      in inp.agency_domains]
         share = len(by_agency) / len(recent) if recent else 0.0
-        out.append(row("S1", share > 0.5, f"{share:.0%} des demandes du client sur 90 jours "
-                       f"({len(recent)}) créées par l'agence (reçues par email et "
-                       "ressaisies)"))
+        if len(recent) < S1_MIN_REQUESTS:  # one ticket typed by the PM proves nothing
+            out.append(row("S1", False, f"{len(recent)} demande(s) du client sur 90 jours : "
+                           "trop peu pour juger"))
+        else:
+            out.append(row("S1", share > 0.5, f"{share:.0%} des demandes du client sur 90 "
+                           f"jours ({len(recent)}) créées par l'agence (reçues par email et "
+                           "ressaisies)"))
     else:
         out.append(row("S1", False, "domaines de l'agence non configurés ([sla] "
                        "agency_domains) : non évaluable"))

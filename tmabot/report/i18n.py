@@ -110,7 +110,7 @@ class Text:
         due = self.day(ind["due_at"]) if ind["due_at"] else ("en pause" if self.fr
                                                              else "paused")
         if self.fr:
-            return (f"{x['key']} ({x['priority']}) toujours ouvert : "
+            return (f"{x['key']} ({x['priority']}) toujours ouvert : délai de "
                     f"{self.indicator(name)} {self.state(ind['state'])} (échéance {due}).")
         return (f"{x['key']} ({x['priority']}) still open: {self.indicator(name)} "
                 f"{self.state(ind['state'])} (due {due}).")
