@@ -15,6 +15,7 @@ from tmabot.emulators.dataset import (
     JiraHistory,
     JiraIssue,
     JiraProject,
+    JiraWorklog,
     jsm_completed_sla,
 )
 from tmabot.emulators.sample import AGENCY_DOMAIN, SampleAgency, SampleClient
@@ -101,6 +102,12 @@ def add_well_kept_client(agency: SampleAgency, now: datetime) -> SampleClient:
             ds, WELL_KEPT_KEY, n, 180000 + n, title, kind, label, "Medium", created,
             [(started, "En cours"), (started + timedelta(hours=hours / 2), "Recette"),
              (started + timedelta(hours=hours), "Terminé")], "Planifié au calendrier.")
+        # The work logged on it: 45 min for an update, 1 h 30 for security work, 1 h else.
+        minutes = {"maj": 45, "securite": 90}.get(label, 60)
+        issue.worklogs.append(JiraWorklog(
+            str(186000 + n), issue.id, writer.account_id, started + timedelta(minutes=30),
+            minutes * 60, "Intervention planifiée", created=started + timedelta(hours=1),
+            updated=started + timedelta(hours=1)))
         answered = started
         if kind == "Bug":
             answered = created + timedelta(minutes=12)
