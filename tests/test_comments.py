@@ -67,6 +67,7 @@ def _jira() -> JiraDataset:
     _issue(ds, 3, moved_after=timedelta(hours=1))  # no comment: the move answers
     four = _issue(ds, 4, moved_after=timedelta(minutes=45))
     ds.add_comment(four.key, "acc-lea", "Vu", MON + 50 * M)  # after the move: the move counts
+    _issue(ds, 5, moved_after=timedelta(hours=1))  # deleted in Jira after the first sync
     return ds
 
 
@@ -94,7 +95,8 @@ def test_jira_agency_comment_answers_the_ticket(tmp_path: Path, capsys: pytest.C
         assert off["ACME-1"]["first_response_by"] == "status"
 
         # On: the project synced without comments is read again, whatever the cursor says.
-        cfg.write_text(base + ON, encoding="utf-8")
+        emu.dataset.delete_issue("ACME-5")  # still in the store: it must not make every
+        cfg.write_text(base + ON, encoding="utf-8")  # later sync read the project again
         emu.reset_log()
         assert main(["sync", "--config", str(cfg), "--quiet"]) == 0
         searches = [r for r in emu.requests if r.path.endswith("/search/jql")]

@@ -130,8 +130,9 @@ def _sync_client(connector: Connector, store: Store, client: ClientLike, result:
     per_page = getattr(connector, "cursor_per_page", True)
     for project in client.projects:
         cursor = None if full else store.cursor(tracker, project)
-        if cursor is not None and getattr(connector, "comments", False) and \
-                store.lacks_comments(tracker, project, client.id):
+        comments = bool(getattr(connector, "comments", False))
+        if cursor is not None and comments and store.lacks_comments(tracker, project,
+                                                                    client.id):
             # Comments were just turned on: read the project again to get them.
             log.info("%s: %s: reading every issue again for its comments", tracker, project)
             cursor = None
@@ -161,6 +162,8 @@ def _sync_client(connector: Connector, store: Store, client: ClientLike, result:
         store.finish_project(tracker, project, client.id,
                              min(high, run_start) if high is not None else None,
                              run_start, full)
+        if comments and cursor is None:
+            store.settle_comments(tracker, project, client.id)
         if full and from_start:
             # A full walk from the beginning saw every issue: the rest is gone.
             stats.dropped += len(store.drop_missing(tracker, project, client.id, seen))

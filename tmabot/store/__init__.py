@@ -257,6 +257,16 @@ class Store:
                 tickets.c.client_id == client_id, tickets.c.comments.is_(None)).limit(1)
             ).first() is not None
 
+    def settle_comments(self, tracker: str, project: str, client_id: str) -> int:
+        """After a walk that read comments: stored tickets it did not return (deleted, moved,
+        older than `sync_since`) get an empty comment list, so that they do not make every
+        later sync read the project again. They are read for real if they come back."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(tickets).where(
+                tickets.c.tracker == tracker, tickets.c.project == project,
+                tickets.c.client_id == client_id, tickets.c.comments.is_(None)).values(
+                    comments=[])).rowcount or 0
+
     def finish_project(self, tracker: str, project: str, client_id: str,
                        cursor_at: datetime | None, run_at: datetime, full: bool) -> None:
         with self.engine.begin() as conn:
