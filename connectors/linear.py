@@ -389,20 +389,33 @@ class LinearConnector:
             if self.comments else None)
         return ticket, transitions_from_history(issue_id, history.get("nodes") or [])
 
+    def _walk(self, name: str, variables: dict[str, Any], *path: str, what: str,
+              after: str | None = None) -> Iterator[list[dict[str, Any]]]:
+        """The nodes of a connection (at `path` in the answer), page by page, following its
+        cursors from `after`; a cursor that repeats or a page that stalls is an error."""
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            data: Any = self._execute(name, {**variables, "after": after}, what=what)
+            for key in path:
+                data = data.get(key) or {}
+            nodes = data.get("nodes") or []
+            yield nodes
+            info = data.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                return
+            cursor = info.get("endCursor")
+            if not cursor or cursor in seen or not nodes:
+                raise TrackerProtocolError(f"{what}: paging repeated or stalled",
+                                           tracker=self.name)
+            seen.add(cursor)
+            after = cursor
+        raise TrackerProtocolError(f"{what}: paging did not end", tracker=self.name)
+
     def _more_comments(self, issue_id: str, after: str | None) -> list[CommentRecord]:
         """The comments of an issue after the cursor (those that did not fit inline)."""
-        nodes: list[dict[str, Any]] = []
-        for _ in range(MAX_PAGES):
-            data = self._execute("issue_comments", {
-                "id": issue_id, "first": HISTORY_PAGE, "after": after,
-            }, what=f"comments of issue {issue_id}")
-            page = (data.get("issue") or {}).get("comments") or {}
-            nodes.extend(page.get("nodes") or [])
-            info = page.get("pageInfo") or {}
-            if not info.get("hasNextPage") or info.get("endCursor") in (None, after):
-                break
-            after = info.get("endCursor")
-        return _comment_records(nodes)
+        return _comment_records(node for nodes in self._walk(
+            "issue_comments", {"id": issue_id, "first": HISTORY_PAGE}, "issue", "comments",
+            what=f"comments of issue {issue_id}", after=after) for node in nodes)
 
     def _issue_pages(self, project: str, since: datetime | None,
                      ids: list[str] | None = None) -> Iterator[list[dict]]:
@@ -411,26 +424,11 @@ class LinearConnector:
             flt["id"] = {"in": ids}
         if since is not None:
             flt["updatedAt"] = {"gte": iso(since - self.overlap)}
-        after: str | None = None
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            data = self._execute("issues", {
-                "first": self.page_size, "after": after, "filter": flt,
-                "historyFirst": self.history_size, "labelsFirst": self.labels_size,
-                "commentsFirst": COMMENTS_INLINE, "withComments": self.comments,
-            }, what=f"issues of {project}")["issues"]
-            nodes = data.get("nodes") or []
-            yield nodes
-            info = data.get("pageInfo") or {}
-            if not info.get("hasNextPage"):
-                return
-            cursor = info.get("endCursor")
-            if not cursor or cursor in seen or not nodes:
-                raise TrackerProtocolError("issues paging repeated or stalled",
-                                           tracker=self.name)
-            seen.add(cursor)
-            after = cursor
-        raise TrackerProtocolError("issues paging did not end", tracker=self.name)
+        return self._walk("issues", {
+            "first": self.page_size, "filter": flt,
+            "historyFirst": self.history_size, "labelsFirst": self.labels_size,
+            "commentsFirst": COMMENTS_INLINE, "withComments": self.comments,
+        }, "issues", what=f"issues of {project}")
 
     def pull(self, project: str, since: datetime | None) -> Iterator[Page]:
         """Every issue of team `project` updated since `since` (minus the overlap); with
@@ -477,37 +475,18 @@ class LinearConnector:
         """Ids of the team's issues commented since `since` (minus the overlap)."""
         flt = {"createdAt": {"gte": iso(since - self.overlap)},
                "issue": {"team": {"key": {"eq": project}}}}
-        ids: set[str] = set()
-        after: str | None = None
-        for _ in range(MAX_PAGES):
-            data = self._execute("recent_comments", {
-                "first": HISTORY_PAGE, "after": after, "filter": flt,
-            }, what=f"recent comments of {project}")["comments"]
-            ids.update(str(n["issue"]["id"]) for n in data.get("nodes") or []
-                       if n.get("issue"))
-            info = data.get("pageInfo") or {}
-            if not info.get("hasNextPage") or info.get("endCursor") in (None, after):
-                break
-            after = info.get("endCursor")
-        return ids
+        return {str(n["issue"]["id"]) for nodes in self._walk(
+            "recent_comments", {"first": HISTORY_PAGE, "filter": flt}, "comments",
+            what=f"recent comments of {project}") for n in nodes if n.get("issue")}
 
     def complete_histories(self, issue_ids: Iterable[str]
                            ) -> Iterator[dict[str, list[TransitionRecord]]]:
         """The whole history of issues whose inline history was cut, 100 entries a call."""
         batch: dict[str, list[TransitionRecord]] = {}
         for issue_id in dict.fromkeys(issue_ids):
-            nodes: list[dict[str, Any]] = []
-            after: str | None = None
-            for _ in range(MAX_PAGES):
-                data = self._execute("issue_history", {
-                    "id": issue_id, "first": HISTORY_PAGE, "after": after,
-                }, what=f"history of issue {issue_id}")
-                hist = (data.get("issue") or {}).get("history") or {}
-                nodes.extend(hist.get("nodes") or [])
-                info = hist.get("pageInfo") or {}
-                if not info.get("hasNextPage"):
-                    break
-                after = info.get("endCursor")
+            nodes = [node for page in self._walk(
+                "issue_history", {"id": issue_id, "first": HISTORY_PAGE}, "issue", "history",
+                what=f"history of issue {issue_id}") for node in page]
             batch[issue_id] = transitions_from_history(issue_id, nodes)
             if len(batch) >= 50:
                 yield batch
@@ -523,15 +502,7 @@ class LinearConnector:
         return iter(())
 
     def issue_ids(self, project: str) -> set[str]:
-        ids: set[str] = set()
-        after: str | None = None
         flt = {"team": {"key": {"eq": project}}}
-        for _ in range(MAX_PAGES):
-            data = self._execute("issue_ids", {"first": 250, "after": after, "filter": flt},
-                                 what=f"issue ids of {project}")["issues"]
-            ids.update(str(n["id"]) for n in data.get("nodes") or [])
-            info = data.get("pageInfo") or {}
-            if not info.get("hasNextPage"):
-                return ids
-            after = info.get("endCursor")
-        raise TrackerProtocolError("issue ids paging did not end", tracker=self.name)
+        return {str(n["id"]) for nodes in self._walk(
+            "issue_ids", {"first": 250, "filter": flt}, "issues",
+            what=f"issue ids of {project}") for n in nodes}
