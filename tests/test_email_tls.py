@@ -5,7 +5,6 @@ through SSL_CERT_FILE, and refuses without it."""
 from __future__ import annotations
 
 import shutil
-import socket
 import ssl
 import subprocess
 from pathlib import Path
@@ -13,44 +12,12 @@ from typing import Any
 
 import pytest
 
+from tests.jira_data import write_config
+from tests.mail import Inbox, email_toml, free_port
 from tmabot.config import load_config
 from tmabot.notify.email import EmailError, build_message, send
 
 PASSWORD = "smtp-pass-7Qx!very-secret"
-CONFIG = """\
-[agency]
-name = "Agence"
-timezone = "Europe/Paris"
-
-[trackers.agency-jira]
-kind = "jira"
-url = "https://agency.atlassian.net"
-deployment = "cloud"
-email = "bot@agency.example"
-token_env = "TEST_TLS_JIRA_TOKEN"
-
-[[clients]]
-id = "acme"
-name = "ACME"
-tracker = "agency-jira"
-projects = ["ACME"]
-
-[clients.contract]
-model = "forfait"
-tier = "business"
-start = "2026-01-01"
-monthly_fee = "900.00"
-hourly_rate = "95.00"
-
-[email]
-host = "127.0.0.1"
-port = {port}
-security = "{security}"
-username_env = "TEST_SMTP_USER"
-password_env = "TEST_SMTP_PASSWORD"
-from = "TMA Agence <tma@agence.fr>"
-timeout_seconds = 5
-"""
 
 
 @pytest.fixture(scope="module")
@@ -66,33 +33,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], bytes]] = []
-        self.logins: list[tuple[bytes, bytes]] = []
-        self.secure: list[bool] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
-        self.secure.append(server.transport.get_extra_info("ssl_object") is not None)
-        return "250 OK"
-
-    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
-                     auth_data: Any) -> Any:
-        from aiosmtpd.smtp import AuthResult
-
-        self.logins.append((auth_data.login, auth_data.password))
-        ok = auth_data.password == PASSWORD.encode()
-        return AuthResult(success=ok, handled=False)  # False: the server answers 535
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _server(inbox: _Inbox, cert: Path, key: Path, port: int, implicit: bool) -> Any:
+def _server(inbox: Inbox, cert: Path, key: Path, port: int, implicit: bool) -> Any:
     from aiosmtpd.controller import Controller
 
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -106,8 +47,9 @@ def _server(inbox: _Inbox, cert: Path, key: Path, port: int, implicit: bool) -> 
 
 
 def _settings(tmp_path: Path, port: int, security: str) -> Any:
-    cfg = tmp_path / f"{security}.toml"
-    cfg.write_text(CONFIG.format(port=port, security=security), encoding="utf-8")
+    cfg = write_config(tmp_path, "https://agency.atlassian.net")
+    cfg.write_text(cfg.read_text(encoding="utf-8") + email_toml(
+        port, "TMA Agence <tma@agence.fr>", security=security, login=True), encoding="utf-8")
     return load_config(cfg)
 
 
@@ -120,7 +62,7 @@ def _message() -> Any:
 
 @pytest.fixture
 def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TEST_TLS_JIRA_TOKEN", "unused")
+    monkeypatch.setenv("TEST_JIRA_TOKEN", "unused")
     monkeypatch.setenv("TEST_SMTP_USER", "tma@agence.fr")
     monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
 
@@ -131,7 +73,7 @@ def test_tls_with_login_delivers_once_encrypted(
         monkeypatch: pytest.MonkeyPatch) -> None:
     cert, key = certificate
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts our test CA only
-    inbox, port = _Inbox(), _free_port()
+    inbox, port = Inbox(PASSWORD), free_port()
     server = _server(inbox, cert, key, port, implicit=security == "ssl")
     server.start()
     try:
@@ -150,7 +92,7 @@ def test_untrusted_certificate_is_one_line_without_the_password(
     cert, key = certificate
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-ca.pem"))
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    inbox, port = _Inbox(), _free_port()
+    inbox, port = Inbox(PASSWORD), free_port()
     server = _server(inbox, cert, key, port, implicit=security == "ssl")
     server.start()
     try:
@@ -170,7 +112,7 @@ def test_wrong_password_is_refused_and_said_in_one_line(
     cert, key = certificate
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "not-the-password")
-    inbox, port = _Inbox(), _free_port()
+    inbox, port = Inbox(PASSWORD), free_port()
     server = _server(inbox, cert, key, port, implicit=False)
     server.start()
     try:

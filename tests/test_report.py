@@ -6,15 +6,14 @@ from __future__ import annotations
 import email
 import json
 import shutil
-import socket
 import subprocess
 from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.mail import Inbox, email_toml, free_port
 from tmabot.cli import main
 from tmabot.demo import TOKEN_ENV, demo_config
 from tmabot.emulators.jira import JiraEmulator
@@ -29,21 +28,6 @@ SECTIONS_FR = ["Résumé exécutif", "Tickets traités", "Consommation du forfai
                "Prévisions mois suivant"]
 REPORT_KEYS = {"client", "client_name", "month", "summary", "tickets", "consumption",
                "updates", "uptime", "alerts", "next_month", "sla_compliance"}
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append((envelope.rcpt_tos, envelope.content))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -164,14 +148,8 @@ def _with_email(cfg: Path, port: int, tmp_path: Path) -> Path:
         'database_url = "sqlite:///tmabot.db"',
         f'database_url = "sqlite:///{cfg.parent / "tmabot.db"}"')
     out = tmp_path / "mail.toml"
-    out.write_text(text + f'''
-[email]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-from = "TMA Atelier des Pentes <tma@atelier-des-pentes.fr>"
-timeout_seconds = 5
-''', encoding="utf-8")
+    out.write_text(text + email_toml(port, "TMA Atelier des Pentes <tma@atelier-des-pentes.fr>"),
+                   encoding="utf-8")
     return out
 
 
@@ -179,8 +157,8 @@ def test_email_goes_once_through_a_real_smtp_server(agency_cfg: Path, tmp_path: 
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     from aiosmtpd.controller import Controller
 
-    inbox = _Inbox()
-    port = _free_port()
+    inbox = Inbox()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
@@ -220,7 +198,7 @@ def test_smtp_down_exits_1_with_one_line_and_no_ledger_row(
     from tmabot.config import load_config
     from tmabot.store import Store
 
-    cfg = _with_email(agency_cfg, _free_port(), tmp_path)  # nothing listens there
+    cfg = _with_email(agency_cfg, free_port(), tmp_path)  # nothing listens there
     assert _report(cfg, "boulangerie-lemoine", tmp_path, "--format", "json", "--send") == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "email via 127.0.0.1" in err

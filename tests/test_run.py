@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.jira_data import TOKEN, build, write_config
-from tests.test_report import _free_port, _Inbox
+from tests.mail import Inbox, email_toml, free_port
 from tmabot.cli import main
 from tmabot.emulators.jira import JiraEmulator
 from tmabot.scheduler import Leadership
@@ -32,14 +32,7 @@ def _env() -> dict[str, str]:
 def _with_email(cfg: Path, port: int, start: str = "2026-10-01") -> Path:
     text = cfg.read_text().replace('start = "2026-01-01"', f'start = "{start}"').replace(
         'projects = ["ACME"]', 'projects = ["ACME"]\nreport_recipients = ["dsi@acme.example"]')
-    cfg.write_text(text + f"""
-[email]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-from = "tma@agence.fr"
-timeout_seconds = 5
-""")
+    cfg.write_text(text + email_toml(port))
     return cfg
 
 
@@ -48,8 +41,8 @@ def test_catch_up_sends_exactly_the_missed_report(tmp_path: Path, monkeypatch: p
     from aiosmtpd.controller import Controller
 
     monkeypatch.setenv("TEST_JIRA_TOKEN", TOKEN)
-    inbox = _Inbox()
-    port = _free_port()
+    inbox = Inbox()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:

@@ -333,21 +333,15 @@ def test_two_concurrent_processes_post_each_nudge_once(tmp_path: Path, db_url: s
 def test_a_sent_report_is_posted_once_with_its_gauge(env: Any, tmp_path: Path) -> None:
     from aiosmtpd.controller import Controller
 
-    from tests.test_report import _free_port, _Inbox
+    from tests.mail import Inbox, email_toml, free_port
 
     cfg, slack = env
-    inbox = _Inbox()
-    port = _free_port()
+    inbox = Inbox()
+    port = free_port()
     text = cfg.read_text().replace('slack_channel = "C0ACME"',
                                    'slack_channel = "C0ACME"\nreport_recipients = '
                                    '["dsi@acme.example"]')
-    cfg.write_text(text + f"""
-[email]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-from = "tma@agence.fr"
-""")
+    cfg.write_text(text + email_toml(port))
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
@@ -368,10 +362,10 @@ from = "tma@agence.fr"
 def test_slack_serve_answers_over_http(env: Any) -> None:
     import requests
 
-    from tests.test_report import _free_port
+    from tests.mail import free_port
 
     cfg, slack = env
-    port = _free_port()
+    port = free_port()
     envs = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen([sys.executable, "-m", "tmabot", "slack", "serve", "--port",
                              str(port), "--config", str(cfg)], env=envs,
