@@ -129,6 +129,7 @@ class Connector(Protocol):
 
     name: str  # the tracker's name in the config
     source: str  # "jira" | "linear"
+    comments: bool  # whether tickets come with their comments
 
     def probe(self) -> TrackerFacts: ...
 
@@ -147,6 +148,11 @@ class Connector(Protocol):
         known: Callable[[], dict[str, tuple[str, datetime | None]]] | None = None,
         site_worklogs_hint: int = 0,
     ) -> Iterator[dict[str, WorklogSet]]: ...
+
+    def complete_comments(self, ticket: TicketRecord) -> None:
+        """Fill in the comments of a ticket whose inline page was cut (comments_complete
+        False); a connector that never cuts them need not be called."""
+        ...
 
     def issue_ids(self, project: str) -> set[str]: ...
 

@@ -494,6 +494,12 @@ class LinearConnector:
         if batch:
             yield batch
 
+    def complete_comments(self, ticket: TicketRecord) -> None:
+        """Every comment of a ticket. `pull` already completes long threads itself, after
+        the walk (this transport must not serve two threads), so sync never needs this."""
+        ticket.comments = self._more_comments(ticket.issue_id, None)
+        ticket.comments_complete = True
+
     def complete_worklogs(self, expected: dict[str, int], *,
                           known: Callable[[], dict[str, tuple[str, datetime | None]]]
                           | None = None, site_worklogs_hint: int = 0,

@@ -178,7 +178,8 @@ def test_dump_leaves_out_wall_clock_columns(db_url: str) -> None:
     first = a.dump()
     a.close()
     assert first["tickets"] and first["transitions"]
-    assert ("sync_cursors" in first) and all(len(r) == 4 for r in first["sync_cursors"])
+    # tracker, project, client_id, cursor_at, with_comments: not last_run_at, last_full_at
+    assert ("sync_cursors" in first) and all(len(r) == 5 for r in first["sync_cursors"])
 
 
 def test_bad_database_url_is_one_line() -> None:

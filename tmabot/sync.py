@@ -128,14 +128,10 @@ def _sync_client(connector: Connector, store: Store, client: ClientLike, result:
     stats = result.clients.setdefault(client.id, ClientSyncStats(client.id))
     began = time.perf_counter()
     per_page = getattr(connector, "cursor_per_page", True)
+    comments = connector.comments
     for project in client.projects:
-        cursor = None if full else store.cursor(tracker, project)
-        comments = bool(getattr(connector, "comments", False))
-        if cursor is not None and comments and store.lacks_comments(tracker, project,
-                                                                    client.id):
-            # Comments were just turned on: read the project again to get them.
-            log.info("%s: %s: reading every issue again for its comments", tracker, project)
-            cursor = None
+        # Comments just turned on: the cursor of a walk without them starts over.
+        cursor = None if full else store.cursor(tracker, project, comments=comments)
         from_start = cursor is None and _since_date(client) is None
         since = cursor if cursor is not None else _since_date(client)
         seen: set[str] = set()
@@ -151,7 +147,7 @@ def _sync_client(connector: Connector, store: Store, client: ClientLike, result:
             skip = store.unchanged_ids(tracker, client.id, page)
             for ticket in page.tickets:  # comments cut from the page, on changed tickets only
                 if not ticket.comments_complete and ticket.issue_id not in skip:
-                    connector.complete_comments(ticket)  # type: ignore[attr-defined]
+                    connector.complete_comments(ticket)
             stats.tickets_written += store.write_page(
                 tracker, client.id, connector.source, page, project=project,
                 cursor_at=cursor_at, run_at=run_start, skip=skip)
@@ -161,9 +157,7 @@ def _sync_client(connector: Connector, store: Store, client: ClientLike, result:
                 progress(client.id, project, stats.tickets_seen)
         store.finish_project(tracker, project, client.id,
                              min(high, run_start) if high is not None else None,
-                             run_start, full)
-        if comments and cursor is None:
-            store.settle_comments(tracker, project, client.id)
+                             run_start, full, comments=comments)
         if full and from_start:
             # A full walk from the beginning saw every issue: the rest is gone.
             stats.dropped += len(store.drop_missing(tracker, project, client.id, seen))

@@ -229,11 +229,16 @@ class Store:
             conn.execute(update(tracker_meta).where(tracker_meta.c.tracker == tracker).values(
                 statuses={k: list(v) for k, v in sorted(statuses.items())}))
 
-    def cursor(self, tracker: str, project: str) -> datetime | None:
+    def cursor(self, tracker: str, project: str, *, comments: bool = False) -> datetime | None:
+        """Where the next incremental walk starts; None (from the beginning) when `comments`
+        are wanted and the last complete walk did not read them."""
         with self.engine.connect() as conn:
-            return conn.execute(select(sync_cursors.c.cursor_at).where(
-                sync_cursors.c.tracker == tracker,
-                sync_cursors.c.project == project)).scalar()
+            row = conn.execute(select(sync_cursors.c.cursor_at, sync_cursors.c.with_comments)
+                               .where(sync_cursors.c.tracker == tracker,
+                                      sync_cursors.c.project == project)).first()
+        if row is None or (comments and not row.with_comments):
+            return None
+        return row.cursor_at
 
     def _set_cursor(self, conn: Connection, tracker: str, project: str, client_id: str,
                     cursor_at: datetime | None, run_at: datetime, full: bool) -> None:
@@ -249,28 +254,15 @@ class Store:
         conn.execute(stmt.on_conflict_do_update(index_elements=["tracker", "project"],
                                                 set_=set_), [row])
 
-    def lacks_comments(self, tracker: str, project: str, client_id: str) -> bool:
-        """Whether some stored ticket of the project was synced without its comments."""
-        with self.engine.connect() as conn:
-            return conn.execute(select(tickets.c.issue_id).where(
-                tickets.c.tracker == tracker, tickets.c.project == project,
-                tickets.c.client_id == client_id, tickets.c.comments.is_(None)).limit(1)
-            ).first() is not None
-
-    def settle_comments(self, tracker: str, project: str, client_id: str) -> int:
-        """After a walk that read comments: stored tickets it did not return (deleted, moved,
-        older than `sync_since`) get an empty comment list, so that they do not make every
-        later sync read the project again. They are read for real if they come back."""
-        with self.engine.begin() as conn:
-            return conn.execute(update(tickets).where(
-                tickets.c.tracker == tracker, tickets.c.project == project,
-                tickets.c.client_id == client_id, tickets.c.comments.is_(None)).values(
-                    comments=[])).rowcount or 0
-
     def finish_project(self, tracker: str, project: str, client_id: str,
-                       cursor_at: datetime | None, run_at: datetime, full: bool) -> None:
+                       cursor_at: datetime | None, run_at: datetime, full: bool,
+                       *, comments: bool = False) -> None:
+        """The walk of a project is complete: its cursor, and whether it read comments."""
         with self.engine.begin() as conn:
             self._set_cursor(conn, tracker, project, client_id, cursor_at, run_at, full)
+            conn.execute(update(sync_cursors).where(
+                sync_cursors.c.tracker == tracker, sync_cursors.c.project == project).values(
+                    with_comments=comments))
 
     # -- writing what the connectors pulled --------------------------------------------
     def unchanged_ids(self, tracker: str, client_id: str, page: Page) -> set[str]:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -193,6 +194,9 @@ sync_cursors = Table(
     Column("cursor_at", UTCDateTime),
     Column("last_run_at", UTCDateTime),  # wall clock: not compared between runs
     Column("last_full_at", UTCDateTime),
+    # 0006: whether the last complete walk read comments (`[sla] response_on_comment`);
+    # a cursor from a walk without them cannot serve a sync that needs them.
+    Column("with_comments", Boolean, nullable=False, server_default=false()),
 )
 
 tracker_meta = Table(
