@@ -22,7 +22,7 @@ from connectors.linear import (
 from connectors.retry import RetryPolicy
 from tests import jira_data
 from tests.conftest import shared_path
-from tests.linear_data import BASE, KEY, build, write_config
+from tests.linear_data import BASE, KEY, STATES, build, write_config
 from tmabot.cli import main
 from tmabot.emulators.jira import JiraEmulator
 from tmabot.emulators.linear import SCHEMA_FILE, LinearEmulator
@@ -412,3 +412,25 @@ def test_paging_is_exact_when_many_issues_share_one_updated_at(tmp_path: Path) -
         conn.close()
     assert len(keys) == len(set(keys)) == 130
     assert sorted(again) == sorted(keys)
+
+
+def test_emulator_pages_follow_the_cursor_whatever_the_dataset_order() -> None:
+    """Workflow states are kept in the dataset's order (not sorted): pages after a cursor
+    must neither repeat nor skip any."""
+    import requests
+
+    query = ("query($after: String) { workflowStates(first: 3, after: $after) "
+             "{ nodes { id } pageInfo { hasNextPage endCursor } } }")
+    seen: list[str] = []
+    after = None
+    with LinearEmulator(build(1), api_key=KEY) as emu:
+        for _ in range(5):
+            data = requests.post(emu.endpoint, json={"query": query,
+                                                     "variables": {"after": after}},
+                                 headers={"Authorization": KEY}, timeout=5).json()
+            page = data["data"]["workflowStates"]
+            seen += [n["id"] for n in page["nodes"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+    assert len(seen) == len(STATES) and set(seen) == {s.id for s in STATES}

@@ -252,7 +252,7 @@ class JiraDataset:
                                   created=at, body=body, visibility=visibility,
                                   jsd_public=jsd_public)
             issue.comments.append(comment)
-            issue.updated = at  # commenting updates the issue, as in Jira
+            issue.updated = max(issue.updated, at)  # commenting updates the issue, as in Jira
             self.revision += 1
             return comment
 

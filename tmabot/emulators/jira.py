@@ -30,6 +30,7 @@ from tmabot.emulators.jira_pages import (
 from tmabot.emulators.jira_render import (
     ISSUE_FIELDS,
     JiraRenderer,
+    comment_order,
     epoch_ms,
     field_details,
     ids_only,
@@ -501,8 +502,7 @@ class JiraEmulator(EmulatorServer):
         size = max(1, min(_int_arg(request.param("maxResults"), self.comment_page_cap,
                                    "maxResults"), self.comment_page_cap))
         with self.dataset.lock:
-            comments = sorted(issue.comments, key=lambda c: (c.created, int(c.id)),
-                              reverse=order == "-created")
+            comments = sorted(issue.comments, key=comment_order, reverse=order == "-created")
             page = self.renderer.comment_page(comments, self._version(request), start=start,
                                               size=size)
         return Response.composed(page)

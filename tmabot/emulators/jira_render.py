@@ -421,6 +421,11 @@ def _status(r: JiraRenderer, issue: JiraIssue) -> dict[str, Any]:
         return r.status(JiraStatus(issue.status_id, issue.status_id, UNDEFINED))
 
 
+def comment_order(c: JiraComment) -> tuple[datetime, int]:
+    """Oldest first, as Jira pages comments (inline and issue/{id}/comment alike)."""
+    return (c.created, int(c.id) if c.id.isdigit() else 0)
+
+
 def _time_spent(issue: JiraIssue) -> int | None:
     return sum(wl.time_spent_seconds for wl in issue.worklogs) if issue.worklogs else None
 
@@ -442,7 +447,7 @@ _FIELD_RENDERERS: dict[str, Any] = {
     "project": lambda r, i, v: r.project_ref(i.project_key),
     "timeoriginalestimate": lambda r, i, v: i.original_estimate_seconds,
     "timespent": lambda r, i, v: _time_spent(i),
-    "comment": lambda r, i, v: r.comment_page(i.comments, v),
+    "comment": lambda r, i, v: r.comment_page(sorted(i.comments, key=comment_order), v),
     # "worklog" is spliced in as JSON text by JiraRenderer.issue_json.
 }
 assert set(_FIELD_RENDERERS) | {"worklog"} == set(ISSUE_FIELDS)

@@ -183,15 +183,19 @@ def _uncursor(text: str) -> tuple[str, ...]:
 
 def _connection(items: list[Any], keys: list[tuple[Any, ...]], first: int | None,
                 after: str | None, render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    """A forward page after the cursor (items already in order, keys their sort keys)."""
+    """A forward page after the cursor, the items in the order of their keys (as text, which
+    is how a cursor compares)."""
     size = 50 if first is None else first
     if size < 0 or size > 250:
         raise graphql.GraphQLError("first must be between 0 and 250",
                                    extensions={"code": "INVALID_INPUT"})
+    text_keys = [tuple(map(str, k)) for k in keys]
+    order = sorted(range(len(items)), key=text_keys.__getitem__)
+    items, keys = [items[i] for i in order], [keys[i] for i in order]
+    text_keys = [text_keys[i] for i in order]
     start = 0
     if after:
         mark = _uncursor(after)
-        text_keys = [tuple(map(str, k)) for k in keys]
         start = next((i for i, k in enumerate(text_keys) if k > mark), len(items))
     chunk = items[start:start + size]
     end_key = keys[start + len(chunk) - 1] if chunk else None
