@@ -445,3 +445,30 @@ def test_a_p0_on_a_24_7_clock_is_nudged_at_night_and_nothing_else(
         assert main(["nudge", "--config", str(cfg), "--at", "2026-11-23T09:00:00+01:00"]) == 0
         assert len(slack.in_channel("C0ACME")) == 2
         assert len(slack.in_channel("C0GLOBEX")) == 2  # nothing new for the P0
+
+
+def test_a_nudge_is_recorded_only_if_someone_got_it_and_then_never_reposted(
+        env: Any) -> None:
+    from tmabot.notify.slack import Nudge, SlackError, _post_nudge
+
+    cfg, slack = env
+    settings = load_config(cfg)
+    poster = Poster(web_client(settings))
+    # No channel and the DM fails: nobody has it, so it is an error (the claim is released).
+    slack.inject(r"/api/conversations\.open", status=200,
+                 body={"ok": False, "error": "cannot_dm_bot"})
+    lonely = Nudge("acme", "ACME & Fils", None, "ACME-7", "Lien mort",
+                   "http://x.example/browse/ACME-7", "P2", "delivery", "at_risk", None, 40.0,
+                   31.0, "lea@agence.fr", False)
+    with pytest.raises(SlackError, match="cannot_dm_bot"):
+        _post_nudge(settings, poster, lonely)
+    assert slack.messages == []
+    # The client channel has it and the P0 escalation fails (the PM channel is gone): no
+    # error, so the ledger records it and the next run does not post to the client again.
+    gone = settings.model_copy(update={"slack": settings.slack.model_copy(
+        update={"pm_channel": "C0GONE"})})
+    p0 = Nudge("acme", "ACME & Fils", "C0ACME", "ACME-9", "Site en panne",
+               "http://x.example/browse/ACME-9", "P0", "response", "breached", None, 2.0, 3.5,
+               None, False)
+    assert _post_nudge(gone, poster, p0) is not None
+    assert len(slack.in_channel("C0ACME")) == 1 and slack.in_channel("C0PM") == []

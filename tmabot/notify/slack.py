@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -264,26 +264,41 @@ def send_nudges(settings: Any, store: Any, *, now: datetime | None = None,
 
 
 def _post_nudge(settings: Any, poster: Poster, n: Nudge) -> str | None:
+    """Post a nudge to the client's channel, the assignee (DM) and, for a P0 breach, the PM
+    channel. Once one of them has it, a later failure is only logged: raising would release
+    the ledger claim and the next run would post again where it already went. Reaching
+    nobody is an error (the claim is released, the next run tries again)."""
     locale = settings.agency.locale
     user = poster.user_id(n.assignee_email)
     text, blocks = nudge_blocks(n, locale, f"<@{user}>" if user else None)
     first: str | None = None
+    delivered = False
     if n.channel:
         first = poster.post(n.channel, text, blocks)[0]
+        delivered = True
+    extra: list[tuple[str, Callable[[], Any]]] = []
     if user:
-        try:
-            poster.dm(user, text, blocks)
-        except SlackError as exc:  # the channel post stands; the DM is a bonus
-            log.warning("%s: DM to the assignee failed: %s", n.key, exc)
+        extra.append(("DM to the assignee", lambda: poster.dm(user, text, blocks)))
     if n.priority == "P0" and n.level == "breached":
-        pm = settings.slack.pm_channel
         escalation = [section((":sos: *Escalade P0* — " if locale == "fr"
                                else ":sos: *P0 escalation* — ") + f"{escape(n.client_name)}")]
-        poster.post(pm, "Escalade P0 : " + text if locale == "fr" else "P0 escalation: " + text,
-                    escalation + blocks)
-    if first is None and not user and n.priority != "P0":
-        raise SlackError(f"{n.client_id} has no slack_channel and {n.key} no reachable "
+        extra.append(("P0 escalation", lambda: poster.post(
+            settings.slack.pm_channel,
+            "Escalade P0 : " + text if locale == "fr" else "P0 escalation: " + text,
+            escalation + blocks)))
+    failures: list[str] = []
+    for what, post in extra:
+        try:
+            post()
+            delivered = True
+        except SlackError as exc:
+            failures.append(f"{what} failed: {exc}")
+    if not delivered:
+        raise SlackError(failures[0] if failures else
+                         f"{n.client_id} has no slack_channel and {n.key} no reachable "
                          "assignee: nowhere to post")
+    for failure in failures:
+        log.warning("%s: %s", n.key, failure)
     return first
 
 
