@@ -186,3 +186,15 @@ def test_secret_canaries_appear_nowhere(tmp_path: Path, monkeypatch: pytest.Monk
 
     encoded = base64.b64encode(f"bot@agency.example:{canary}".encode()).decode()
     assert encoded not in captured.err and encoded not in captured.out
+
+
+def test_once_exits_1_when_a_job_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """`run --once` is what cron calls: a failed job must show in its exit status."""
+    monkeypatch.setenv("TEST_JIRA_TOKEN", TOKEN)
+    cfg = write_config(tmp_path, f"http://127.0.0.1:{free_port()}")  # nothing listens
+    cfg.write_text(cfg.read_text().replace("max_retries = 4", "max_retries = 0"))
+    assert main(["run", "--once", "--at", "2026-11-05T10:00:00+01:00",
+                 "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "sync: failed" in err and TOKEN not in err

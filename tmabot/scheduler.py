@@ -20,20 +20,24 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import time as _time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tmabot.calendar import BusinessCalendar
+from tmabot.logs import redact
 from tmabot.months import Month
 
 log = logging.getLogger("tmabot.run")
 JOBS = ("sync", "nudge", "digest", "reports", "reconcile")
+# A send claimed longer ago than this and not recorded was interrupted (the scheduler's log
+# and /healthz say so).
+STUCK_AFTER = timedelta(minutes=10)
 
 
 # -- leadership --------------------------------------------------------------------------
@@ -180,13 +184,6 @@ def _months_back(month: Month, n: int) -> Month:
     return month
 
 
-@dataclass
-class JobState:
-    last_success: dict[str, datetime] = field(default_factory=dict)
-    last_error: dict[str, str] = field(default_factory=dict)
-    running: bool = False
-
-
 class Runner:
     """Runs the due jobs of one tick (as the leader)."""
 
@@ -195,10 +192,9 @@ class Runner:
         self.store = store
         self.cal = BusinessCalendar.from_settings(settings.calendar, settings.agency.timezone)
         self.tz = ZoneInfo(settings.agency.timezone)
-        self.state = JobState()
         self.metrics = metrics
-        self._lock = threading.Lock()
         self.stop_requested = False
+        self._warned: set[tuple[str, str, str]] = set()  # unfinished sends already told
 
     # -- scheduling decisions, from the store --------------------------------------------
     def _every(self, job: str, minutes: int, now: datetime) -> bool:
@@ -235,9 +231,10 @@ class Runner:
                 reports_due(self.settings, self.store, now, self.cal)
                 or slack_posts_due(self.settings, self.store)):
             jobs.append("reports")
-        if self._daily_at(s.reconcile_time, now, business_day=False) and \
-                self.store.delivery("*", f"{local:%Y-%m-%d}", "reconcile") is None:
-            jobs.append("reconcile")
+        last = self.store.job_success("reconcile")
+        if self._daily_at(s.reconcile_time, now, business_day=False) and (
+                last is None or last.astimezone(self.tz).date() < local.date()):
+            jobs.append("reconcile")  # once a day: only the leader runs jobs
         return jobs
 
     # -- running -------------------------------------------------------------------------
@@ -245,32 +242,32 @@ class Runner:
         """Run what is due; a failing job is logged and left for the next tick."""
         when = now or datetime.now(UTC)
         outcome: dict[str, str] = {}
-        for row in self.store.stuck_deliveries(when - timedelta(hours=1)):
+        for row in self.store.stuck_deliveries(when - STUCK_AFTER):
             # At most once: a send interrupted between its claim and its record is not
-            # retried blindly (it may have gone out). Say so until someone decides.
-            log.warning("%s %s %s: a send did not finish (crash?); check, then "
-                        "`tmabot report --client %s --month %s --resend`", row["client_id"],
-                        row["period"], row["channel"], row["client_id"], row["period"])
-        with self._lock:  # a job never overlaps itself
-            for job in self.due(when):
-                if self.stop_requested:
-                    break
-                began = _time.perf_counter()
-                try:
-                    outcome[job] = getattr(self, f"_job_{job}")(when)
-                    self.store.record_job(job, success=when)
-                    self.state.last_success[job] = when
-                except Exception as exc:  # noqa: BLE001 - logged, retried next tick
-                    from tmabot.logs import redact
-
-                    message = redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
-                    log.error("job %s failed: %s", job, message)
-                    self.store.record_job(job, error=message, at=when)
-                    self.state.last_error[job] = message
-                    outcome[job] = "failed: " + message
-                if self.metrics is not None:
-                    self.metrics.job(job, _time.perf_counter() - began,
-                                     ok=not outcome[job].startswith("failed"))
+            # retried blindly (it may have gone out). Said once per run of the process.
+            ident = (row["client_id"], row["period"], row["channel"])
+            if ident in self._warned:
+                continue
+            self._warned.add(ident)
+            resend = (f"; check, then `tmabot report --client {row['client_id']} --month "
+                      f"{row['period']} --resend`" if row["channel"] in ("email", "slack")
+                      else "")
+            log.warning("%s %s %s: a send did not finish (crash?)%s", *ident, resend)
+        for job in self.due(when):  # one job at a time: a job never overlaps itself
+            if self.stop_requested:
+                break
+            began = _time.perf_counter()
+            try:
+                outcome[job] = getattr(self, f"_job_{job}")(when)
+                self.store.record_job(job, success=when)
+            except Exception as exc:  # noqa: BLE001 - logged, retried next tick
+                message = redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
+                log.error("job %s failed: %s", job, message)
+                self.store.record_job(job, error=message, at=when)
+                outcome[job] = "failed: " + message
+            if self.metrics is not None:
+                self.metrics.job(job, _time.perf_counter() - began,
+                                 ok=not outcome[job].startswith("failed"))
         return outcome
 
     def _job_sync(self, now: datetime) -> str:
@@ -324,16 +321,7 @@ class Runner:
     def _job_reconcile(self, now: datetime) -> str:
         from tmabot.sync import sync
 
-        local = now.astimezone(self.tz)
-        period = f"{local:%Y-%m-%d}"
-        if not self.store.claim_delivery("*", period, "reconcile", now=now):
-            return "already done today"
-        try:
-            result = sync(self.settings, self.store, reconcile=True)
-        except Exception:
-            self.store.release_delivery("*", period, "reconcile")
-            raise
-        self.store.mark_delivered("*", period, "reconcile", now=now, detail="ok")
+        result = sync(self.settings, self.store, reconcile=True)
         return f"{result.tickets_written} ticket(s) written, reconciled"
 
 
@@ -347,8 +335,6 @@ def run_loop(settings: Any, store_factory: Callable[[], Any], *, once: bool,
     store = store_factory()
     leader = Leadership(settings.agency.database_url)
     runner = Runner(settings, store, metrics=metrics)
-    if http is not None:
-        http.runner = runner
     stop = threading.Event()
 
     def on_term(signum: int, frame: Any) -> None:
@@ -361,9 +347,12 @@ def run_loop(settings: Any, store_factory: Callable[[], Any], *, once: bool,
             if not leader.acquire():
                 print("tmabot: another tmabot run is the leader: nothing to do here")
                 return 0
+            failed = False
             for job, text in runner.tick(at).items():
-                print(f"{job}: {text}")
-            return 0
+                failed = failed or text.startswith("failed")
+                print(f"{job}: {text}", file=sys.stderr if text.startswith("failed")
+                      else sys.stdout)
+            return 1 if failed else 0  # cron sees a failed job
 
         count = [0]
 
@@ -377,7 +366,12 @@ def run_loop(settings: Any, store_factory: Callable[[], Any], *, once: bool,
             if max_ticks is not None and k >= max_ticks:
                 stop.set()
                 return
-            led = leader.acquire() and leader.still_held()
+            try:
+                led = leader.acquire() and leader.still_held()
+            except Exception as exc:  # noqa: BLE001 - the database is down: next tick
+                log.error("leader election failed: %s",
+                          redact(f"{type(exc).__name__}: {exc}".splitlines()[0]))
+                led = False
             if simulate_minutes is not None:
                 print(f"tick {k} {'leader' if led else 'standby'}", flush=True)
             if not led:
@@ -385,7 +379,11 @@ def run_loop(settings: Any, store_factory: Callable[[], Any], *, once: bool,
                     count[0] -= 1  # a standby's clock does not run: it resumes where it is
                 log.debug("not the leader: waiting")
                 return
-            runner.tick(when)
+            try:
+                runner.tick(when)
+            except Exception as exc:  # noqa: BLE001 - the store may be down: next tick
+                log.error("tick failed: %s",
+                          redact(f"{type(exc).__name__}: {exc}".splitlines()[0]))
 
         tick()
         schedule.every(tick_seconds).seconds.do(tick)

@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from hashlib import sha256
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,6 +25,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from tmabot.logs import redact
+from tmabot.scheduler import STUCK_AFTER
 
 log = logging.getLogger("tmabot.http")
 
@@ -75,7 +78,6 @@ class HttpSide:
         self.settings = settings
         self.store_factory = store_factory
         self.metrics = metrics
-        self.runner: Any = None
         side = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -137,10 +139,11 @@ class HttpSide:
             try:
                 ok = store.ping()
                 runs = store.job_runs()
-                stuck = store.stuck_deliveries(datetime.now(UTC) - timedelta(minutes=5))
+                stuck = store.stuck_deliveries(datetime.now(UTC) - STUCK_AFTER)
             finally:
                 store.close()
-        except Exception:  # noqa: BLE001 - any failure: the store is not reachable
+        except Exception as exc:  # noqa: BLE001 - any failure: the store is not reachable
+            log.error("health check: %s", redact(f"{type(exc).__name__}: {exc}".splitlines()[0]))
             ok, runs, stuck = False, {}, []
         jobs = {name: (r["last_success_at"].isoformat() if r.get("last_success_at") else None)
                 for name, r in runs.items()}
@@ -212,7 +215,6 @@ class HttpSide:
             try:
                 sync(self.settings, store, client_ids=[client.id])
             except Exception as exc:  # noqa: BLE001 - polling will catch up
-                from tmabot.logs import redact
 
                 log.warning("webhook sync of %s failed: %s", client.id,
                             redact(f"{type(exc).__name__}: {exc}".splitlines()[0]))
