@@ -312,6 +312,10 @@ BAD_CONFIGS = [
      "'9h-12h' is not a range HH:MM-HH:MM", "hours"),
     ("closed day", BASE + '[calendar]\nclosed_days = ["24/12/2026"]\n', "calendar.closed_days[0]",
      "is not a date", "closed_days"),
+    ("maintenance window half aware", BASE + '[clients.uptime]\nkind = "csv"\npath = "u.csv"\n'
+     "maintenance_windows = [{ start = 2026-11-10T22:00:00+01:00, end = 2026-11-10T23:00:00 }]"
+     "\n", "clients[0].uptime.maintenance_windows[0].end", "an offset, or neither",
+     "maintenance_windows"),
     ("at risk ratio", BASE + "[sla]\nat_risk_ratio = 1.5\n", "sla.at_risk_ratio",
      "must be less than 1", "at_risk_ratio"),
     ("comment response", BASE + "[sla]\nresponse_on_comment = true\n", "sla.agency_domains",

@@ -234,3 +234,12 @@ def test_the_report_does_not_accuse_itself_of_not_being_sent(agency_cfg: Path,
     data = json.loads((tmp_path / f"boulangerie-lemoine-{MONTH}.json").read_text())
     texts = " ".join(a["text"] for a in data["alerts"])
     assert "non envoyé" not in texts and "Pas de rapport d'activité" not in texts
+
+
+def test_an_unwritable_out_folder_is_one_line_exit_2(agency_cfg: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert _report(agency_cfg, "azur-evasion", blocker / "out", "--format", "md") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out" in err[0] and "Traceback" not in err[0]

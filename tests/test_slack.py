@@ -233,7 +233,10 @@ def test_forged_or_stale_signatures_get_401(env: Any) -> None:
     app, slack = _app(env, at("2026-11-23 10:00"))
     assert _command(app, slack, "help", "C0ACME", secret="wrong").status == 401
     assert _command(app, slack, "help", "C0ACME", ts=int(time.time()) - 600).status == 401
-    assert _command(app, slack, "help", "C0ACME").status == 200
+    helped = _command(app, slack, "help", "C0ACME")
+    assert helped.status == 200
+    text = json.loads(helped.body)["text"]  # a bare "<" is Slack markup: our own text too
+    assert "/tma status &lt;client&gt;" in text and "<client>" not in text
 
 
 def test_tma_status_shows_the_channels_client_and_refuses_others(env: Any) -> None:

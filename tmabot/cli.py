@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 from connectors.errors import TrackerError
 from tmabot import logs
 from tmabot.audit import STATUS_FR as audit_status_fr
-from tmabot.notify.email import EmailError
-from tmabot.notify.slack import SlackError
+from tmabot.notify import EmailError, SlackError
 from tmabot.store import Store, StoreError
 
 log = logging.getLogger("tmabot")
@@ -427,7 +426,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = _store(settings)
     try:
         data = report.build(store, settings, client, month, at=_parse_at(args.at))
-        for path in report.write(data, settings, formats, Path(args.out)):
+        try:
+            written = report.write(data, settings, formats, Path(args.out))
+        except OSError as exc:  # not a folder, read-only...: the user's to fix
+            raise UsageError(f"--out {args.out}: {exc.strerror or exc}") from None
+        for path in written:
             print(path)
         if args.send or args.resend:
             outcome = report.send(store, settings, client, data, resend=args.resend)
@@ -521,15 +524,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     store = _store(settings)
     try:
         result = audit_client(store, settings, client, now=_parse_at(args.at))
+        if args.format == "json":
+            print(json.dumps(result, ensure_ascii=False, indent=2))
+        elif args.format == "html":
+            print(audit_html(client.name, result))
+        else:
+            print_audit(client.name, result)
+        sys.stdout.flush()  # the audit is shown even if the escalation below fails
         escalated = escalate(store, settings, client, result, now=_parse_at(args.at))
     finally:
         store.close()
-    if args.format == "json":
-        print(json.dumps(result, ensure_ascii=False, indent=2))
-    elif args.format == "html":
-        print(audit_html(client.name, result))
-    else:
-        print_audit(client.name, result)
     if escalated:
         print(escalated, file=sys.stderr)
     return 0

@@ -561,6 +561,8 @@ class MaintenanceWindow(_Model):
 
     @model_validator(mode="after")
     def _ordered(self) -> MaintenanceWindow:
+        if (self.start.tzinfo is None) != (self.end.tzinfo is None):
+            raise _Problems([(("end",), "give both start and end an offset, or neither")])
         if self.end <= self.start:
             raise _Problems([(("end",), "must be after start")])
         return self

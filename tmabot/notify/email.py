@@ -15,10 +15,7 @@ from email.utils import formataddr, getaddresses, make_msgid
 from typing import Any
 
 from tmabot.logs import redact
-
-
-class EmailError(Exception):
-    """Sending failed: one clear line, no secret."""
+from tmabot.notify import EmailError
 
 
 def header_safe(value: str, limit: int = 200) -> str:

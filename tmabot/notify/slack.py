@@ -37,13 +37,10 @@ from slack_sdk.models.blocks import (
 )
 
 from tmabot.calendar import BusinessCalendar
+from tmabot.notify import SlackError
 
 log = logging.getLogger("tmabot.slack")
 MAX_BLOCKS = 50
-
-
-class SlackError(Exception):
-    """A Slack call failed for good: one clear line."""
 
 
 def escape(text: Any) -> str:

@@ -25,11 +25,11 @@ from tmabot.notify.slack import context, escape, section
 from tmabot.report.i18n import text_for
 
 log = logging.getLogger("tmabot.slack.app")
-HELP_FR = ("*Commandes /tma*\n• `/tma status <client>` : tickets ouverts, SLA et forfait\n"
-           "• `/tma tickets <client> [at-risk]` : les tickets ouverts (ou à risque)\n"
+HELP_FR = ("*Commandes /tma*\n• `/tma status &lt;client&gt;` : tickets ouverts, SLA et forfait\n"
+           "• `/tma tickets &lt;client&gt; [at-risk]` : les tickets ouverts (ou à risque)\n"
            "• `/tma help` : cette aide")
-HELP_EN = ("*/tma commands*\n• `/tma status <client>`: open tickets, SLA and plan\n"
-           "• `/tma tickets <client> [at-risk]`: open (or at-risk) tickets\n"
+HELP_EN = ("*/tma commands*\n• `/tma status &lt;client&gt;`: open tickets, SLA and plan\n"
+           "• `/tma tickets &lt;client&gt; [at-risk]`: open (or at-risk) tickets\n"
            "• `/tma help`: this help")
 
 
