@@ -134,17 +134,10 @@ def render_charts(data: dict) -> dict[str, bytes]:
 
 def report_email(data: dict, settings: object, client: object) -> object:
     """The email `report --send` would send, kept as an .eml file (the demo has no SMTP)."""
-    from tmabot.notify.email import build_message
-    from tmabot.report.render import email_html, render
+    from tmabot.report import email_message
 
-    rendered = render(data, settings, ("pdf",), for_email=True)
-    assert rendered.pdf is not None
-    return build_message(
-        sender="TMA Atelier des Pentes <tma@atelier-des-pentes.fr>",
-        recipients=list(client.report_recipients),  # type: ignore[attr-defined]
-        subject=rendered.subject, text=rendered.text,
-        html=email_html(data, settings, rendered.charts), images=rendered.charts,
-        attachment=(f"{data['client']}-{data['month']}.pdf", rendered.pdf))
+    return email_message(data, settings, client,
+                         sender="TMA Atelier des Pentes <tma@atelier-des-pentes.fr>")[0]
 
 
 def _uptime_sources(agency: SampleAgency, out: Path, month: Month,

@@ -306,13 +306,13 @@ class Runner:
                 if self.metrics is not None:
                     self.metrics.emails(1)
         from tmabot.notify.slack import post_report
-        from tmabot.report.charts import all_charts
+        from tmabot.report.charts import plan_gauge
         from tmabot.report.i18n import text_for
 
         posted = 0
         for client, month in slack_posts_due(self.settings, self.store):
             data = report.build(self.store, self.settings, client, month, at=now)
-            gauge = all_charts(data, text_for(data["locale"]))["gauge"]
+            gauge = plan_gauge(data, text_for(data["locale"]))
             if post_report(self.settings, self.store, client, data, gauge):
                 posted += 1
         return (f"{len(sent)} report(s) sent" + (f" ({', '.join(sent)})" if sent else "")

@@ -59,6 +59,22 @@ def _already(client_id: str, period: str, row: dict[str, Any]) -> SendOutcome:
                               "use --resend")
 
 
+def email_message(data: dict[str, Any], settings: Any, client: Any, *, sender: str
+                  ) -> tuple[Any, dict[str, bytes]]:
+    """The monthly report as one email (text, HTML with the charts inline, the PDF attached)
+    to the client's report recipients, and the charts (the Slack post shows the gauge)."""
+    from tmabot.notify.email import build_message
+    from tmabot.report.render import email_html, render
+
+    rendered = render(data, settings, ("pdf",), for_email=True)
+    assert rendered.pdf is not None
+    return build_message(
+        sender=sender, recipients=list(client.report_recipients), subject=rendered.subject,
+        text=rendered.text, html=email_html(data, settings, rendered.charts),
+        images=rendered.charts, attachment=(f"{data['client']}-{data['month']}.pdf",
+                                            rendered.pdf)), rendered.charts
+
+
 def send(store: Any, settings: Any, client: Any, data: dict[str, Any], *,
          resend: bool = False, now: datetime | None = None) -> SendOutcome:
     """Email the report to the client's recipients, once per client-month.
@@ -67,9 +83,7 @@ def send(store: Any, settings: Any, client: Any, data: dict[str, Any], *,
     releases the claim (nothing recorded). A claim left by a crash blocks automatic
     resends: better a report the PM re-sends by hand than one the client gets twice.
     """
-    from tmabot.notify.email import build_message
     from tmabot.notify.email import send as smtp_send
-    from tmabot.report.render import email_html, render
 
     when = now or datetime.now(UTC)
     period = data["month"]
@@ -78,13 +92,7 @@ def send(store: Any, settings: Any, client: Any, data: dict[str, Any], *,
         return _already(client.id, period, row)
     # Everything slow happens before the claim: between the claim and the record there is
     # only the SMTP conversation, so a crash can hardly fall in between.
-    rendered = render(data, settings, ("pdf",), for_email=True)
-    html = email_html(data, settings, rendered.charts)
-    assert rendered.pdf is not None
-    msg = build_message(
-        sender=settings.email.from_address, recipients=list(client.report_recipients),
-        subject=rendered.subject, text=rendered.text, html=html, images=rendered.charts,
-        attachment=(f"{data['client']}-{period}.pdf", rendered.pdf))
+    msg, charts = email_message(data, settings, client, sender=settings.email.from_address)
     if not store.claim_delivery(client.id, period, "email", now=when, force=resend):
         return _already(client.id, period, store.delivery(client.id, period, "email") or {})
     try:
@@ -100,7 +108,7 @@ def send(store: Any, settings: Any, client: Any, data: dict[str, Any], *,
         from tmabot.notify.slack import SlackError, post_report
 
         try:
-            posted = post_report(settings, store, client, data, rendered.charts["gauge"],
+            posted = post_report(settings, store, client, data, charts["gauge"],
                                  resend=resend)
         except SlackError as exc:  # the email went out; `tmabot run` retries the post
             posted = f"Slack post failed ({exc}): retried by the next `tmabot run`"

@@ -14,10 +14,9 @@ from zoneinfo import ZoneInfo
 
 from tmabot.calendar import BusinessCalendar
 from tmabot.classify import CATEGORY_LABELS_EN, CATEGORY_LABELS_FR
-from tmabot.consumption import UptimeFigure, consumption
 from tmabot.months import Month
 from tmabot.report.i18n import Text, text_for
-from tmabot.tickets import evaluate, ticket_uses, tickets_json
+from tmabot.tickets import client_consumption, evaluate, tickets_json
 
 UPDATE_CATEGORIES = ("preventif", "securite")
 # "WordPress 6.6 → 6.7", "PHP 8.1 vers 8.3", "Drupal 10.2 -> 10.3", "Symfony 6.4 to 7.1"
@@ -59,8 +58,8 @@ def assemble(store: Any, settings: Any, client: Any, month: Month, *,
     cal = BusinessCalendar.from_settings(settings.calendar, settings.agency.timezone)
     ev = evaluate(store, settings, client, at=as_of, calendar=cal)
     tickets = tickets_json(ev, settings, month=month)
-    figure = UptimeFigure(uptime.percent, uptime.incidents) if uptime is not None else None
-    cons = consumption(client.contract, ticket_uses(ev), month, tz, uptime=figure)
+    cons = client_consumption(store, settings, client, month, at=as_of, uptime=uptime,
+                              evaluated=ev)
     labels = CATEGORY_LABELS_FR if locale == "fr" else CATEGORY_LABELS_EN
 
     resolved_in_month = [x for x in tickets if x["resolved_at"]

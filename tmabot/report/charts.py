@@ -132,7 +132,8 @@ def trend(points: list[dict[str, Any]], *, title: str, t: Text, tickets_label: s
     return _png(fig, left=0.08, bottom=0.28, top=0.86)
 
 
-def all_charts(data: dict[str, Any], t: Text) -> dict[str, bytes]:
+def plan_gauge(data: dict[str, Any], t: Text) -> bytes:
+    """The consumption gauge that fits the contract (also what the Slack report post shows)."""
     c = data["consumption"]
     if c["model"] == "credit_temps":
         balance_start = c.get("balance_start") or 0.0
@@ -150,8 +151,12 @@ def all_charts(data: dict[str, Any], t: Text) -> dict[str, bytes]:
     else:
         g = gauge(c["hours_used"], None, title="Heures d'intervention" if t.fr
                   else "Hours of work", unit="h", t=t)
+    return g
+
+
+def all_charts(data: dict[str, Any], t: Text) -> dict[str, bytes]:
     return {
-        "gauge": g,
+        "gauge": plan_gauge(data, t),
         "categories": categories(data["tickets_by_category"] or {"—": 0},
                                  title="Tickets par catégorie" if t.fr
                                  else "Tickets by category", t=t),
