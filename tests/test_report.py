@@ -243,3 +243,14 @@ def test_an_unwritable_out_folder_is_one_line_exit_2(agency_cfg: Path, tmp_path:
     assert _report(agency_cfg, "azur-evasion", blocker / "out", "--format", "md") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--out" in err[0] and "Traceback" not in err[0]
+
+
+def test_audit_months_are_the_agencys(agency_cfg: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """00:30 on 1 December in Paris is still 30 November in UTC: the report to check (E4)
+    is November's, the agency's last month."""
+    capsys.readouterr()
+    assert main(["audit", "--client", "boulangerie-lemoine", "--format", "json", "--config",
+                 str(agency_cfg), "--at", "2026-12-01T00:30:00+01:00"]) == 0
+    e4 = next(p for p in json.loads(capsys.readouterr().out)["checklist"] if p["id"] == "E4")
+    assert "2026-11" in e4["evidence"], e4

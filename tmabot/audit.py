@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from tmabot.config import is_agency_email
 from tmabot.months import add_months
 
 # id, label (French), priority, stale after (months) for declared facts
@@ -81,7 +83,7 @@ class AuditTicket:
 @dataclass
 class AuditInput:
     client_id: str
-    now: datetime
+    now: datetime  # in the agency's time zone: months and days are the agency's
     tickets: list[AuditTicket]
     facts: dict[str, date | bool]
     tier: str | None
@@ -216,8 +218,8 @@ def signals(inp: AuditInput, points: dict[str, Point]) -> list[dict[str, Any]]:
         # supervision work, which says nothing about how the client asks.
         recent = [t for t in inp.tickets if t.created_at >= inp.now - timedelta(days=90)
                   and t.category in REQUEST_CATEGORIES]
-        by_agency = [t for t in recent if (t.reporter_email or "").split("@")[-1].lower()
-                     in inp.agency_domains]
+        by_agency = [t for t in recent if is_agency_email(t.reporter_email,
+                                                          inp.agency_domains)]
         share = len(by_agency) / len(recent) if recent else 0.0
         if len(recent) < S1_MIN_REQUESTS:  # one ticket typed by the PM proves nothing
             out.append(row("S1", False, f"{len(recent)} demande(s) du client sur 90 jours : "
@@ -275,7 +277,7 @@ def debt(inp: AuditInput) -> dict[str, Any]:
     trend = []
     for back in range(5, -1, -1):
         at = datetime.combine(add_months(inp.now.date().replace(day=1), -back),
-                              datetime.min.time(), UTC) if back else inp.now
+                              datetime.min.time(), inp.now.tzinfo) if back else inp.now
         trend.append({"at": at.date().isoformat(), "weighted": weighted(at)[1]})
     return {"bands": bands, "weighted_total": total, "trend": trend}
 
@@ -298,7 +300,6 @@ def audit_client(store: Any, settings: Any, client: Any, *, now: datetime | None
     """Gather the evidence for one client and audit it (reusing `evaluated`, the client's
     tickets already evaluated, when the caller has them). `reporting` is the month of the
     report being produced: it counts as sent (E4, S7), or that report would accuse itself."""
-    from tmabot.sla import status_matcher
     from tmabot.tickets import evaluate
 
     when = now or (evaluated.now if evaluated is not None else datetime.now(UTC))
@@ -311,18 +312,16 @@ def audit_client(store: Any, settings: Any, client: Any, *, now: datetime | None
             created_at=r["created_at"], resolved_at=ev.resolved[i],
             labels=tuple(r["labels"] or ()), reporter_email=r.get("reporter_email"),
             hours=ev.spent.get(ident, 0) / 3600.0, status_category=r["status_category"]))
-    staging = status_matcher(settings.sla.staging_statuses)
-    staging_used = any(staging(t["to_status_id"], t["to_status"])
-                       for t in store.client_transitions(client.id))
     sent = [row["period"] for row in store.deliveries_of(client.id, "email")
             if row["status"] == "sent"] + ([reporting] if reporting else [])
     quotes = int(sum(1 for s in ev.classification.scope if s == "quote_required"))
     inp = AuditInput(
-        client_id=client.id, now=when, tickets=tickets, facts=dict(client.facts),
+        client_id=client.id, now=when.astimezone(ZoneInfo(settings.agency.timezone)),
+        tickets=tickets, facts=dict(client.facts),
         tier=client.contract.tier, has_sla_terms=bool(client.contract.tier or client.sla),
         priorities_defined=bool(settings.priorities_for(client)),
         uptime_source=client.uptime.kind if client.uptime else None, reports_sent=sent,
-        has_recipients=bool(client.report_recipients), staging_used=staging_used,
+        has_recipients=bool(client.report_recipients), staging_used=ev.staging_used,
         agency_domains=tuple(settings.sla.agency_domains), quote_tickets=quotes)
     return audit(inp)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -240,7 +240,7 @@ def to_epoch(values: Iterable[datetime | None]) -> FloatArray:
                        dtype=np.float64)
 
 
-def from_epoch(value: float, tz: ZoneInfo) -> datetime | None:
+def from_epoch(value: float, tz: tzinfo) -> datetime | None:
     """Float epoch seconds → aware datetime in `tz`, to the millisecond (None for NaN)."""
     if value != value:  # NaN
         return None

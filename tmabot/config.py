@@ -9,7 +9,7 @@ import os
 import re
 import tomllib
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from email.utils import parseaddr
@@ -395,6 +395,15 @@ class CalendarSettings(_Model):
             start, _, end = text.partition("-")
             ranges.append((_minutes(start) or 0, _minutes(end, allow_24=True) or 0))
         return tuple(ranges)
+
+
+def is_agency_email(email: str | None, domains: Sequence[str]) -> bool:
+    """Whether an address belongs to the agency: its domain is one of `domains` (already
+    lower-cased, see SlaSettings.agency_domains) or a subdomain of one."""
+    if not email or "@" not in email:
+        return False
+    domain = email.rsplit("@", 1)[1].strip().lower()
+    return any(domain == d or domain.endswith("." + d) for d in domains)
 
 
 class SlaSettings(_Model):

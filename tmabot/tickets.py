@@ -64,15 +64,18 @@ def first_agency_comments(rows: Sequence[Mapping[str, Any]], domains: Sequence[s
                           now: datetime) -> list[float]:
     """Per ticket, the first public comment up to `now` by someone of the agency (an email
     in one of `domains` or their subdomains), as epoch seconds; NaN without one."""
-    suffixes = tuple("@" + d for d in domains) + tuple("." + d for d in domains)
+    from tmabot.config import is_agency_email
+
     out: list[float] = []
     for r in rows:
         first = math.nan
-        for created, email, public in r.get("comments") or ():
-            if public and email and email.lower().endswith(suffixes):
-                at = datetime.fromisoformat(created)
-                if at <= now:
-                    first = min(first, at.timestamp()) if first == first else at.timestamp()
+        for created, email, public in r.get("comments") or ():  # stored oldest first
+            at = datetime.fromisoformat(created)
+            if at > now:
+                break
+            if public and is_agency_email(email, domains):
+                first = at.timestamp()
+                break
         out.append(first)
     return out
 
@@ -139,6 +142,8 @@ class Evaluated:
     now: datetime
     # `[sla] response_on_comment`: each ticket's first agency comment (epoch s, NaN: none).
     commented: list[float] | None = None
+    # Some ticket was created in, or moved into, a staging status by `now`.
+    staging_used: bool = False
 
     def responded_by(self, i: int) -> str | None:
         """What answered ticket i: "comment", "status" (a move out of *new*), "creation"
@@ -219,7 +224,8 @@ def evaluate(store: Store, settings: Any, client: Any, *, at: datetime | None = 
         rows[i]["_priority"] = level
         rows[i]["_priority_known"] = known
     return Evaluated(rows, columns, classification, result, rules, spent, source,
-                     entries, resolved, now, commented)
+                     entries, resolved, now, commented,
+                     bool(data.initial_staging.any() or data.t_to_staging.any()))
 
 
 def time_spent(store: Store, client: Any, rows: list[dict[str, Any]], now: datetime,
@@ -352,7 +358,7 @@ def ticket_uses(ev: Evaluated) -> list[Any]:
             target = float(ind.target[i])
             indicators.append(Indicator(
                 name, STATES[int(ind.state[i])],
-                None if stop != stop else datetime.fromtimestamp(stop, UTC),
+                from_epoch(stop, UTC),
                 float(ind.elapsed[i]), None if target != target else target))
         out.append(TicketUse(
             key=r["key"], title=r["title"], category=str(ev.classification.category[i]),
