@@ -16,6 +16,12 @@ T = TypeVar("T")
 TODO, IN_PROGRESS, DONE = "todo", "in_progress", "done"
 
 
+def user_email(user: dict[str, Any] | None, key: str = "email") -> str | None:
+    """A tracker user's address, trimmed and lower-cased (None when absent or hidden)."""
+    email = (user or {}).get(key)
+    return email.strip().lower() if isinstance(email, str) and email.strip() else None
+
+
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 5x, and a sync makes ~12 per issue
 class TicketRecord:
     issue_id: str

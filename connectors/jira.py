@@ -27,6 +27,7 @@ from connectors.base import (
     WorklogRecord,
     WorklogSet,
     prefetch,
+    user_email,
 )
 from connectors.errors import TrackerConfigError, TrackerProtocolError
 from connectors.retry import RetryPolicy
@@ -133,10 +134,7 @@ def adf_to_text(node: Any) -> str:
 
 
 def _user_email(user: dict[str, Any] | None) -> str | None:
-    if not user:
-        return None
-    email = user.get("emailAddress")
-    return email.strip().lower() if isinstance(email, str) and email.strip() else None
+    return user_email(user, "emailAddress")
 
 
 def _user_name(user: dict[str, Any] | None) -> str | None:
@@ -514,15 +512,10 @@ class JiraConnector:
     def complete_comments(self, ticket: TicketRecord) -> None:
         """Every comment of an issue whose inline page was cut: issue/{id}/comment, oldest
         first (rare: only issues with many comments, and only when they changed)."""
-        items: list[dict[str, Any]] = []
-        for _ in range(MAX_PAGES):
-            data = self._get(f"issue/{ticket.issue_id}/comment",
-                             {"startAt": len(items), "maxResults": COMMENT_PAGE,
-                              "orderBy": "created"}, what=f"comments of issue {ticket.key}")
-            got = data.get("comments") or []
-            items.extend(got)
-            if not got or len(items) >= int(data.get("total", 0) or 0):
-                break
+        items = self._start_at_pages(
+            f"issue/{ticket.issue_id}/comment", "comments",
+            {"maxResults": COMMENT_PAGE, "orderBy": "created"},
+            what=f"comments of issue {ticket.key}")
         ticket.comments = [r for r in map(comment_record, items) if r is not None]
         ticket.comments_complete = True
 
@@ -643,19 +636,22 @@ class JiraConnector:
         if batch:
             yield batch
 
-    def _issue_worklogs(self, issue_id: str) -> list[WorklogRecord]:
-        out: list[WorklogRecord] = []
-        start = 0
+    def _start_at_pages(self, path: str, key: str, params: dict[str, Any], *,
+                        what: str) -> list[dict[str, Any]]:
+        """Every item of a `startAt`/`maxResults`/`total` listing (issue worklogs, comments)."""
+        items: list[dict[str, Any]] = []
         for _ in range(MAX_PAGES):
-            data = self._get(f"issue/{issue_id}/worklog",
-                             {"startAt": start, "maxResults": WORKLOG_PAGE},
-                             what=f"worklogs of issue {issue_id}")
-            items = data.get("worklogs") or []
-            out.extend(worklog_record(w, issue_id) for w in items)
-            start += len(items)
-            if not items or start >= int(data.get("total") or 0):
-                return out
-        raise TrackerProtocolError("worklog paging did not end", tracker=self.name)
+            data = self._get(path, {**params, "startAt": len(items)}, what=what)
+            got = data.get(key) or []
+            items.extend(got)
+            if not got or len(items) >= int(data.get("total") or 0):
+                return items
+        raise TrackerProtocolError(f"{what}: paging did not end", tracker=self.name)
+
+    def _issue_worklogs(self, issue_id: str) -> list[WorklogRecord]:
+        return [worklog_record(w, issue_id) for w in self._start_at_pages(
+            f"issue/{issue_id}/worklog", "worklogs", {"maxResults": WORKLOG_PAGE},
+            what=f"worklogs of issue {issue_id}")]
 
     def _bulk_worklogs(self, pending: set[str], known: dict[str, tuple[str, datetime | None]],
                        *, budget: int) -> dict[str, WorklogSet] | None:

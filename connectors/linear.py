@@ -50,6 +50,7 @@ from connectors.base import (
     TransitionRecord,
     WorklogSet,
     prefetch,
+    user_email,
 )
 from connectors.errors import (
     TrackerConfigError,
@@ -140,9 +141,7 @@ def _comment_records(nodes: Iterable[dict[str, Any]] | None) -> list[CommentReco
     for n in nodes or ():
         created = parse_time(n.get("createdAt"))
         if created is not None and n.get("id"):
-            email = (n.get("user") or {}).get("email")
-            out.append(CommentRecord(str(n["id"]), created,
-                                     email.strip().lower() if email else None))
+            out.append(CommentRecord(str(n["id"]), created, user_email(n.get("user"))))
     return out
 
 
@@ -169,7 +168,7 @@ def transitions_from_history(issue_id: str, nodes: Iterable[dict[str, Any]]
             continue
         out.append(TransitionRecord(
             issue_id=issue_id, history_id=str(n["id"]), seq=0, at=at,
-            author=(n.get("actor") or {}).get("email"),
+            author=user_email(n.get("actor")),
             from_status_id=frm.get("id"), from_status=frm.get("name"),
             from_category=STATE_CATEGORY.get(frm.get("type") or "", TODO),
             to_status_id=to.get("id"), to_status=to.get("name"),
@@ -379,9 +378,9 @@ class LinearConnector:
             status_id=state.get("id"), status_category=STATE_CATEGORY.get(state_type, TODO),
             created_at=created, updated_at=updated,
             resolved_at=resolved if STATE_CATEGORY.get(state_type) == DONE else None,
-            assignee_email=(node.get("assignee") or {}).get("email"),
+            assignee_email=user_email(node.get("assignee")),
             assignee_name=(node.get("assignee") or {}).get("name"),
-            reporter_email=(node.get("creator") or {}).get("email"),
+            reporter_email=user_email(node.get("creator")),
             estimate_hours=None,
             history_complete=not (history.get("pageInfo") or {}).get("hasNextPage"),
             worklogs_complete=True, worklog_total=0, status_type=state_type or None,
