@@ -121,6 +121,18 @@ def test_pdf_has_the_seven_sections_in_order(agency_cfg: Path, tmp_path: Path) -
     assert "Atelier des Pentes" in text and "novembre 2026" in text
     assert 2 <= pages <= 8
     assert re.search(rf"\b1 ?/ ?{pages}\b", text)  # "page / pages" in the footer
+    # Only the font-subsetting notice is hushed: WeasyPrint's other warnings (a template's
+    # broken CSS, an image that does not load) still reach the log.
+    import logging
+
+    weasy = logging.getLogger("weasyprint")
+    assert weasy.isEnabledFor(logging.WARNING)
+    notice = logging.LogRecord("weasyprint", logging.WARNING, "", 0,
+                               'Using fontTools instead of HarfBuzz-Subset for font "X".',
+                               None, None)
+    broken = logging.LogRecord("weasyprint", logging.WARNING, "", 0,
+                               "Failed to load image at 'logo.png'", None, None)
+    assert not weasy.filter(notice) and weasy.filter(broken)
 
 
 def test_english_locale_and_template_override(agency_cfg: Path, tmp_path: Path) -> None:

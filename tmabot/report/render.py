@@ -153,6 +153,11 @@ def subject(data: dict[str, Any], locale: str) -> str:
     return one_line(f"{word} — {data['client_name']} — {data['month_label']}")[:200]
 
 
+def _quiet_subsetting(record: Any) -> bool:
+    """A logging filter: False for WeasyPrint's "fontTools instead of HarfBuzz-Subset"."""
+    return "HarfBuzz-Subset" not in record.getMessage()
+
+
 def render(data: dict[str, Any], settings: Any, formats: tuple[str, ...], *,
            charts: dict[str, bytes] | None = None, for_email: bool = False) -> Rendered:
     """The report in the asked formats (the charts are drawn once and reused)."""
@@ -174,9 +179,12 @@ def render(data: dict[str, Any], settings: Any, formats: tuple[str, ...], *,
     if "pdf" in formats:
         import logging
 
-        # WeasyPrint warns about font subsetting backends on every run: not our user's
-        # business (the PDF is fine either way).
-        logging.getLogger("weasyprint").setLevel(logging.ERROR)
+        # WeasyPrint warns about its font subsetting backend on every run: not our user's
+        # business (the PDF is fine either way). Only that warning is dropped: a template
+        # with broken CSS or an image that does not load still says so.
+        weasy = logging.getLogger("weasyprint")
+        if _quiet_subsetting not in weasy.filters:
+            weasy.addFilter(_quiet_subsetting)
         logging.getLogger("fontTools").setLevel(logging.ERROR)
 
         import warnings
