@@ -17,6 +17,8 @@ def run_in_process(ctx: Any, target: Callable[..., None], *args: Any) -> Any:
             raise SystemExit(f"{target.__name__} died with exit code {proc.exitcode}")
     out = parent.recv()
     proc.join()
+    if proc.exitcode:  # answered, then crashed (at close, at exit): the figures are suspect
+        raise SystemExit(f"{target.__name__} exited with code {proc.exitcode}")
     return out
 
 

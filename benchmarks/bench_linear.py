@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _procs import ask, run_in_process  # noqa: E402
 
+from connectors.linear import COMMENTS_INLINE, HISTORY_PAGE  # noqa: E402  (the floor's sizes)
+
 KEY = "lin_api_bench_not_a_secret"
 TEAMS = ["WEB", "APP"]
 START = datetime(2025, 6, 1, tzinfo=UTC)
-HISTORY_PAGE = 100
-COMMENTS_INLINE = 5
 
 
 def dataset(n: int, seed: int = 3, comments: bool = False) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 
 import graphql
 import pytest
+from gql import gql
 
 from connectors.errors import TrackerConfigError
 from connectors.linear import (
@@ -84,15 +85,19 @@ def test_a_full_sync_through_gql_validating_every_request_locally(
     ds = build(130, long_history={7})
     with LinearEmulator(ds, api_key=KEY) as emu:
         conn = _connector(emu, schema=real_schema_sdl)
-        store = Store(f"sqlite:///{tmp_path / 's.db'}")
         conn.probe()
         conn.check_project("INI")
         pages = list(conn.pull("INI", None))
         assert sum(len(p.tickets) for p in pages) == 130
         assert conn.issue_ids("INI") == {i.id for i in ds.issues}
-        assert list(conn.complete_histories(["issue-00007"]))
+        batches = list(conn.complete_histories(["issue-00007"]))
+        assert [len(b["issue-00007"]) for b in batches] == [27]  # the 27 state changes
+        # The schema is used: a query it rejects never leaves the client.
+        sent = emu.count()
+        with pytest.raises(graphql.GraphQLError):
+            conn.session.execute(gql("query { issues { nodes { noSuchField } } }"))
+        assert emu.count() == sent
         conn.close()
-        store.close()
         assert emu.handler_errors == []
 
 
@@ -103,7 +108,6 @@ def test_multi_page_issues_and_long_histories_are_complete(tmp_path: Path) -> No
     ds = build(130, long_history={3, 77})
     with LinearEmulator(ds, api_key=KEY) as emu:
         conn = _connector(emu)
-        assert emu.max_complexity_seen == 0
         pages = list(conn.pull("INI", None))
         assert len(pages) == 3  # 50 + 50 + 30
         truncated = [t.issue_id for p in pages for t in p.tickets if not t.history_complete]

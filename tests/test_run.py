@@ -179,6 +179,8 @@ def test_secret_canaries_appear_nowhere(tmp_path: Path, monkeypatch: pytest.Monk
         assert main(["sync", "--full", "--config", str(cfg), "--log-level", "debug"]) == 2
     captured = capfd.readouterr()
     assert canary not in captured.out and canary not in captured.err
+    written = sorted(p.suffix for p in out_dir.iterdir())
+    assert written == [".html", ".json", ".md"]  # the check below read real files
     for path in out_dir.iterdir():
         assert canary not in path.read_text(encoding="utf-8"), path
     assert canary.encode() not in (tmp_path / "tmabot.db").read_bytes()

@@ -263,6 +263,14 @@ def test_tma_status_shows_the_channels_client_and_refuses_others(env: Any) -> No
     assert "`acme`" in json.loads(unknown.body)["text"]  # outside client channels: the list
     tickets = _command(app, slack, "tickets acme at-risk", "C0ACME")
     assert tickets.status == 200
+    for _ in range(50):
+        replies = slack.method_calls("response_url:r1")
+        if len(replies) >= 2:
+            break
+        time.sleep(0.05)
+    listing = json.dumps(replies[-1]["blocks"], ensure_ascii=False)
+    assert "ACME &amp; Fils* — 2 ticket(s) à risque" in replies[-1]["text"]
+    assert "*ACME-1*" in listing and "*ACME-2*" in listing and "<!channel>" not in listing
 
 
 def test_take_and_snooze_buttons(env: Any) -> None:

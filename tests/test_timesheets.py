@@ -479,13 +479,16 @@ def test_clockify_times(at: str, expected: str) -> None:
     assert [e.started_at.time().isoformat() for e in result.entries] == [expected]
 
 
-@pytest.mark.parametrize("at", ["13:00 PM", "25:00", "9h00", ""])
+@pytest.mark.parametrize("at", ["13:00 PM", "25:00", "9h00"])
 def test_bad_start_time_is_a_problem(at: str) -> None:
     result = _clockify([("01/15/2026", at)])
-    if at:
-        assert result.problems == [f"line 2: start time '{at}' is not a valid time"]
-    else:  # no start time: noon, as for date-only formats
-        assert [e.started_at.time().isoformat() for e in result.entries] == ["12:00:00"]
+    assert result.problems == [f"line 2: start time '{at}' is not a valid time"]
+
+
+def test_no_start_time_means_noon() -> None:
+    result = _clockify([("01/15/2026", "")])  # as for date-only formats
+    assert result.problems == []
+    assert [e.started_at.time().isoformat() for e in result.entries] == ["12:00:00"]
 
 
 @pytest.mark.parametrize(
