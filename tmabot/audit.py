@@ -336,16 +336,12 @@ def escalate(store: Any, settings: Any, client: Any, result: dict[str, Any], *,
         return None
     from tmabot.notify.slack import Poster, escape, section, web_client
 
-    try:
+    with store.sending(client.id, "three-criticals", "escalation") as receipt:
         reasons = "\n".join(f"• {s['id']} {escape(s['label'])} — {escape(s['reason'])}"
                             for s in result["signals"] if s["id"] in ("S3", "S4", "S5"))
         text = f"Audit immédiat recommandé : {escape(client.name)} (S3 + S4 + S5)"
         Poster(web_client(settings)).post(settings.slack.pm_channel, text, [
             section(f":rotating_light: *Audit immédiat* — *{escape(client.name)}* cumule les "
                     f"trois signaux critiques : un incident majeur est probable.\n{reasons}")])
-    except Exception:
-        store.release_delivery(client.id, "three-criticals", "escalation")
-        raise
-    store.mark_delivered(client.id, "three-criticals", "escalation", now=when,
-                         detail=settings.slack.pm_channel)
+        receipt.detail = settings.slack.pm_channel
     return f"{client.id}: audit escalated to {settings.slack.pm_channel}"

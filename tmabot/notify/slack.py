@@ -377,14 +377,10 @@ def post_digest(settings: Any, store: Any, *, now: datetime | None = None,
     channel = "digest-weekly" if weekly else "digest"
     if not store.claim_delivery("*", period, channel, now=when):
         return f"{channel} {period}: already posted"
-    try:
+    with store.sending("*", period, channel) as receipt:
         text, blocks = digest_blocks(settings, store, when, weekly=weekly)
         (poster or Poster(web_client(settings))).post(settings.slack.pm_channel, text, blocks)
-    except BaseException:
-        store.release_delivery("*", period, channel)
-        raise
-    store.mark_delivered("*", period, channel, now=datetime.now(UTC),
-                         detail=settings.slack.pm_channel)
+        receipt.detail = settings.slack.pm_channel
     return f"{channel} {period}: posted to {settings.slack.pm_channel}"
 
 
@@ -406,16 +402,15 @@ def post_report(settings: Any, store: Any, client: Any, data: dict[str, Any], ga
                f"*Maintenance report — {escape(data['client_name'])} — "
                f"{escape(data['month_label'])}* (emailed to the client)\n{summary}")
     try:
-        client_ = (poster.client if poster else web_client(settings))
-        client_.files_upload_v2(channel=client.slack_channel, content=gauge,
-                                filename=f"consommation-{client.id}-{data['month']}.png",
-                                title="Consommation du forfait" if fr else "Plan consumption",
-                                initial_comment=comment)
+        with store.sending(client.id, data["month"], "slack") as receipt:
+            client_ = (poster.client if poster else web_client(settings))
+            client_.files_upload_v2(channel=client.slack_channel, content=gauge,
+                                    filename=f"consommation-{client.id}-{data['month']}.png",
+                                    title="Consommation du forfait" if fr
+                                    else "Plan consumption", initial_comment=comment)
+            receipt.detail = client.slack_channel
     except Exception as exc:  # noqa: BLE001 - released: the next run posts it
-        store.release_delivery(client.id, data["month"], "slack")
         detail = exc.response.get("error", "failed") if isinstance(exc, SlackApiError) \
             else type(exc).__name__
         raise SlackError(f"files_upload_v2 to {client.slack_channel}: {detail}") from None
-    store.mark_delivered(client.id, data["month"], "slack", now=datetime.now(UTC),
-                         detail=client.slack_channel)
     return f"{client.id} {data['month']}: posted to Slack {client.slack_channel}"

@@ -95,14 +95,9 @@ def send(store: Any, settings: Any, client: Any, data: dict[str, Any], *,
     msg, charts = email_message(data, settings, client, sender=settings.email.from_address)
     if not store.claim_delivery(client.id, period, "email", now=when, force=resend):
         return _already(client.id, period, store.delivery(client.id, period, "email") or {})
-    try:
+    with store.sending(client.id, period, "email") as receipt:
         smtp_send(msg, settings)
-    except Exception:
-        store.release_delivery(client.id, period, "email")
-        raise
-    store.mark_delivered(client.id, period, "email", now=datetime.now(UTC),
-                         detail=f"{msg['Message-ID']} to {len(client.report_recipients)} "
-                                "recipient(s)")
+        receipt.detail = f"{msg['Message-ID']} to {len(client.report_recipients)} recipient(s)"
     message = f"{client.id} {period}: emailed to {len(client.report_recipients)} recipient(s)"
     if settings.slack is not None and client.slack_channel:
         from tmabot.notify.slack import SlackError, post_report

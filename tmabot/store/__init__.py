@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,6 +97,13 @@ def _transition_row(c: _Conv, tracker: str, t: TransitionRecord) -> tuple[Any, .
 def _worklog_row(c: _Conv, tracker: str, w: WorklogRecord) -> tuple[Any, ...]:
     return (tracker, w.worklog_id, w.issue_id, w.author_id, w.author_email, w.author_name,
             c.dt(w.started_at), w.seconds, w.comment, c.dt(w.updated_at), "tracker")
+
+
+@dataclass
+class Receipt:
+    """What a send says about itself, for the ledger (message id, channel...)."""
+
+    detail: str = ""
 
 
 class Store:
@@ -475,6 +483,20 @@ class Store:
         key makes two instances racing for it get one winner."""
         key = {"client_id": client_id, "period": period, "channel": channel}
         return self._claim(deliveries, key, now=now, force=force)
+
+    @contextmanager
+    def sending(self, client_id: str, period: str, channel: str) -> Iterator[Receipt]:
+        """Around a send whose claim this process holds: if the send raises, the claim is
+        released (the next run sends); when it returns, it is recorded as sent with the
+        receipt's detail."""
+        receipt = Receipt()
+        try:
+            yield receipt
+        except BaseException:
+            self.release_delivery(client_id, period, channel)
+            raise
+        self.mark_delivered(client_id, period, channel, now=datetime.now(UTC),
+                            detail=receipt.detail)
 
     def _claim(self, table: Table, key: dict[str, str], *, now: datetime,
                force: bool = False) -> bool:
