@@ -82,6 +82,11 @@ def test_restore_tests_go_stale_after_three_months() -> None:
         t("T-9", "preventif", created_days=150, resolved_days=140, title="Test de restauration")]
     got = point(audit(replace(base, tickets=old)), "C3")
     assert got["status"] == "due" and "T-9" in got["evidence"]
+    by_label = [x for x in base.tickets if x.key != "T-4"] + [
+        t("T-8", "preventif", created_days=150, resolved_days=140, title="Contrôle trimestriel",
+          labels=("restauration",))]  # marked by its label only: the same rule when old
+    got = point(audit(replace(base, tickets=by_label)), "C3")
+    assert got["status"] == "due" and "T-8" in got["evidence"]
     none = [x for x in base.tickets if x.key != "T-4"]
     assert point(audit(replace(base, tickets=none)), "C3")["status"] == "unknown"
     declared = replace(base, tickets=none, facts={**base.facts, "C3": date(2026, 7, 1)})

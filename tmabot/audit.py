@@ -21,7 +21,7 @@ from tmabot.months import add_months
 
 # id, label (French), priority, stale after (months) for declared facts
 CHECKLIST: tuple[tuple[str, str, str, int], ...] = (
-    ("A1", "Dépendances auditées régulièrement (npm audit, WPScan…)", "critical", 12),
+    ("A1", "Dépendances auditées régulièrement (npm audit, WPScan…)", "critical", 3),
     ("A2", "Mises à jour de sécurité appliquées sous 72 h", "critical", 12),
     ("A3", "Certificat SSL valide, renouvellement automatisé", "high", 12),
     ("A4", "Accès (admin, SSH, BDD) revus dans les 12 derniers mois", "critical", 12),
@@ -50,6 +50,7 @@ CHECKLIST: tuple[tuple[str, str, str, int], ...] = (
     ("E8", "Revue de maintenance avec le client au moins une fois par an", "medium", 12),
     ("E9", "Le contrat précise ce qui est hors périmètre", "high", 12),
 )
+STALE = {pid: months for pid, _label, _prio, months in CHECKLIST}
 SIGNALS: tuple[tuple[str, str, str], ...] = (
     ("S1", "Tout passe par email", "high"),
     ("S2", "Aucun suivi de tickets", "high"),
@@ -110,6 +111,10 @@ class Point:
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "label": self.label, "priority": self.priority,
                 "status": self.status, "evidence": self.evidence, "due": self.due}
+
+
+def _is_restore_test(t: AuditTicket) -> bool:
+    return bool(_RESTORE.search(t.title) or any(_RESTORE.search(x) for x in t.labels))
 
 
 def _fact(inp: AuditInput, pid: str, stale_months: int) -> tuple[str, str, str | None]:
@@ -173,15 +178,14 @@ def checklist(inp: AuditInput) -> list[Point]:
     audits = _resolved_within(inp, 92, lambda t: t.category == "securite"
                               and bool(_AUDIT.search(t.title)))
     points["A1"] = (("ok", f"audit de dépendances résolu : {audits[-1].key}", None) if audits
-                    else _fact(inp, "A1", 3) if "A1" in inp.facts
+                    else _fact(inp, "A1", STALE["A1"]) if "A1" in inp.facts
                     else ("ko", "aucun audit de dépendances résolu sur 3 mois", None))
-    restores = _resolved_within(inp, 92, lambda t: bool(
-        _RESTORE.search(t.title) or any(_RESTORE.search(x) for x in t.labels)))
-    older = _resolved_within(inp, 3650, lambda t: bool(_RESTORE.search(t.title)))
+    restores = _resolved_within(inp, 92, _is_restore_test)
+    older = _resolved_within(inp, 3650, _is_restore_test)
     if restores:
         points["C3"] = ("ok", f"test de restauration résolu : {restores[-1].key}", None)
     elif "C3" in inp.facts:
-        points["C3"] = _fact(inp, "C3", 3)
+        points["C3"] = _fact(inp, "C3", STALE["C3"])
     elif older:
         points["C3"] = ("due", f"dernier test de restauration : {older[-1].key}, il y a plus "
                         "de 3 mois", None)
