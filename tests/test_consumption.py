@@ -242,6 +242,21 @@ def test_two_p0_resolution_breaches() -> None:
     assert comp["response"] == {**comp["response"], "met": 3, "percent": 100.0}
 
 
+def test_credit_note_reasons_follow_the_report_language() -> None:
+    from tmabot.report.i18n import text_for
+
+    c = consumption(sla_contract(), [_p0("P0-1", 1.5, "2026-10-02 12:00")], OCT, PARIS,
+                    uptime=UptimeFigure(99.42))
+    up, late = c.credit_notes
+    fr, en = text_for("fr"), text_for("en")
+    assert fr.credit_reason(up) == up["reason"] and "Disponibilité" in up["reason"]
+    assert en.credit_reason(up) == ("Availability 99.42 % < 99.50 %: credit of 5.0 % of the "
+                                    "monthly fee")
+    assert en.credit_reason(late) == ("P0-1: P0 resolved 1.50 h late (2 started hour(s) × "
+                                      "2.0 %, capped at 20.0 %)")
+    assert "résolution" not in en.credit_note(late) and "€" in en.credit_note(late)
+
+
 def test_credit_notes_are_rounded_half_up_to_the_cent() -> None:
     contract = ContractSettings(model="sla", start=date(2026, 1, 1), monthly_fee="1234.25",
                                 uptime_credits=(UptimeCredit(below=99.5, percent=3),))

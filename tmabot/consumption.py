@@ -359,7 +359,8 @@ def uptime_credit(contract: Any, percent: float | None) -> dict[str, Any] | None
     amount = money(Decimal(contract.monthly_fee) * Decimal(str(row.percent)) / 100)
     return {"reason": f"Disponibilité {_fr(percent)} % < {_fr(row.below)} % : avoir de "
                       f"{_fr(row.percent)} % du forfait mensuel",
-            "amount": amount, "kind": "uptime", "percent": row.percent}
+            "amount": amount, "kind": "uptime", "percent": row.percent,
+            "uptime_percent": percent, "below": row.below}
 
 
 def sla_credit_notes(contract: Any, tickets: Sequence[TicketUse], start: datetime,
@@ -388,7 +389,9 @@ def sla_credit_notes(contract: Any, tickets: Sequence[TicketUse], start: datetim
                                     f"entamée(s) × {_fr(float(per_hour))} %, plafond "
                                     f"{_fr(float(cap))} %)",
                           "amount": amount, "kind": "resolution", "ticket": t.key,
-                          "percent": float(percent)})
+                          "percent": float(percent), "late_hours": round(late / HOUR, 2),
+                          "started_hours": started_hours,
+                          "percent_per_hour": float(per_hour), "max_percent": float(cap)})
     return notes
 
 

@@ -157,10 +157,24 @@ class Text:
                     f"{self.percent(target, 1)}.")
         return f"Availability {self.percent(percent)} below the {self.percent(target, 1)} target."
 
+    def credit_reason(self, note: dict[str, Any]) -> str:
+        """Why a credit note is owed. The consumption's `reason` is French (the JSON
+        contract's language); an English report says it from the note's figures."""
+        if self.fr or note.get("kind") not in ("uptime", "resolution"):
+            return str(note["reason"])
+        if note["kind"] == "uptime":
+            return (f"Availability {self.num(note['uptime_percent'], 2)} % < "
+                    f"{self.num(note['below'], 2)} %: credit of {self.num(note['percent'])} % "
+                    "of the monthly fee")
+        return (f"{note['ticket']}: P0 resolved {self.num(note['late_hours'], 2)} h late "
+                f"({note['started_hours']} started hour(s) × "
+                f"{self.num(note['percent_per_hour'])} %, capped at "
+                f"{self.num(note['max_percent'])} %)")
+
     def credit_note(self, note: dict[str, Any]) -> str:
-        prefix = "Avoir" if self.fr else "Credit note"
-        return f"{prefix} : {self.money(note['amount'])} — {note['reason']}" if self.fr \
-            else f"{prefix}: {self.money(note['amount'])} — {note['reason']}"
+        if self.fr:
+            return f"Avoir : {self.money(note['amount'])} — {self.credit_reason(note)}"
+        return f"Credit note: {self.money(note['amount'])} — {self.credit_reason(note)}"
 
     def to_quote(self, quotes: list[dict[str, Any]]) -> str:
         keys = ", ".join(q["key"] for q in quotes[:6]) + (" …" if len(quotes) > 6 else "")
