@@ -52,6 +52,7 @@ WORKLOG_PAGE = 5000  # issue/{id}/worklog page size
 COMMENT_PAGE = 100  # issue/{id}/comment: Cloud's default and cap
 WORKLOG_LIST_BATCH = 1000  # worklog/list: ids <= 1000
 JSM_SLA_FIELD = "com.atlassian.servicedesk:sd-sla-field"  # schema.custom of JSM SLA fields
+_NO_SLA_FIELDS_TOLD: set[str] = set()  # sites already warned about (`tmabot run` loops)
 DC_DEEP_PAGING_LIMIT = 9000  # DC search fails past 10,000 results: restart by date before that
 MAX_PAGES = 200_000
 
@@ -503,7 +504,8 @@ class JiraConnector:
             for fld in self._get("field", what="field list") or []:
                 if (fld.get("schema") or {}).get("custom") == JSM_SLA_FIELD and fld.get("id"):
                     found[str(fld["id"])] = str(fld.get("name") or fld["id"])
-            if not found:
+            if not found and self.url not in _NO_SLA_FIELDS_TOLD:  # once per process
+                _NO_SLA_FIELDS_TOLD.add(self.url)
                 log.warning("%s: service_desk_sla is on but the site has no Jira Service "
                             "Management SLA field", self.name)
             self._sla_fields = found
