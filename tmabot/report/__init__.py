@@ -64,13 +64,13 @@ def email_message(data: dict[str, Any], settings: Any, client: Any, *, sender: s
     """The monthly report as one email (text, HTML with the charts inline, the PDF attached)
     to the client's report recipients, and the charts (the Slack post shows the gauge)."""
     from tmabot.notify.email import build_message
-    from tmabot.report.render import email_html, render
+    from tmabot.report.render import render
 
     rendered = render(data, settings, ("pdf",), for_email=True)
     assert rendered.pdf is not None
     return build_message(
         sender=sender, recipients=list(client.report_recipients), subject=rendered.subject,
-        text=rendered.text, html=email_html(data, settings, rendered.charts),
+        text=rendered.text, html=rendered.email_html,
         images=rendered.charts, attachment=(f"{data['client']}-{data['month']}.pdf",
                                             rendered.pdf)), rendered.charts
 

@@ -83,7 +83,8 @@ class Rendered:
     json: str | None = None
     charts: dict[str, bytes] = field(default_factory=dict)
     subject: str = ""
-    text: str = ""
+    text: str = ""  # with for_email: the plain-text part
+    email_html: str = ""  # with for_email: charts by cid:, CSS inlined for mail clients
 
 
 def environment(templates_dir: Path | None) -> Environment:
@@ -197,21 +198,13 @@ def render(data: dict[str, Any], settings: Any, formats: tuple[str, ...], *,
             out.pdf = HTML(string=out.html, base_url=str(TEMPLATES_DIR)).write_pdf(
                 full_fonts=not _fast_subsetting())
     if "md" in formats:
-        out.md = env.get_template("report.md.j2").render(
-            _context(data, settings, t, lambda name: ""))
+        out.md = env.get_template("report.md.j2").render({**html_ctx, "chart": lambda n: ""})
     if "json" in formats:
         out.json = json.dumps(data, ensure_ascii=False, indent=2)
     if for_email:
+        import css_inline
+
         out.text = env.get_template("email.txt.j2").render(html_ctx)
+        out.email_html = str(css_inline.inline(env.get_template("report.html.j2").render(
+            {**html_ctx, "chart": lambda name: f"cid:{name}@tmabot"})))
     return out
-
-
-def email_html(data: dict[str, Any], settings: Any, charts: dict[str, bytes]) -> str:
-    """The HTML part of the email: charts by cid:, CSS inlined for mail clients."""
-    import css_inline
-
-    t = text_for(data["locale"])
-    env = environment(settings.report.templates_dir)
-    html = env.get_template("report.html.j2").render(
-        _context(data, settings, t, lambda name: f"cid:{name}@tmabot"))
-    return str(css_inline.inline(html))
