@@ -121,6 +121,12 @@ class BusinessCalendar:
             return ()
         return tuple(self.weekday_hours.get(day.weekday(), self.hours))
 
+    def is_open(self, when: datetime) -> bool:
+        """Whether `when` falls inside the working hours of its local day."""
+        local = when.astimezone(self.tz)
+        minute = local.hour * 60 + local.minute
+        return any(a <= minute < b for a, b in self.hours_on(local.date()))
+
     def holiday(self, day: date) -> str | None:
         self._ensure_years(day.year, day.year)
         return self._holiday_names.get(day)

@@ -28,7 +28,7 @@ from tmabot.months import Month
 from tmabot.notify.slack import post_digest, post_report, send_nudges
 from tmabot.store import Store
 from tmabot.sync import sync
-from tmabot.tickets import client_consumption, client_tickets, to_csv
+from tmabot.tickets import client_consumption, client_tickets, flagged, to_csv
 from tmabot.timesheets import import_timesheet
 
 TOKEN_ENV = "TMABOT_DEMO_JIRA_TOKEN"
@@ -82,8 +82,7 @@ def show_classification_and_sla(console: Console, name: str, items: list[dict]) 
                       f"{STATE_FR.get(ours, ours).lower()} au contrat — "
                       f"{escape(', '.join(k for k, _g in gaps[:8]))}"
                       + (" …" if len(gaps) > 8 else ""))
-    urgent = [(t, ind, i) for t in items for ind, i in t["sla"].items()
-              if i["state"] in ("at_risk", "breached") and i["stopped_at"] is None]
+    urgent = [(t, ind, t["sla"][ind]) for t in items for ind in flagged(t)]
     urgent.sort(key=lambda x: x[2]["due_at"] or "")
     for t, ind, i in urgent[:6]:
         due = (i["due_at"] or "en pause")[:16].replace("T", " ")
@@ -113,13 +112,12 @@ def _with_slack(config_path: Path, api_url: str) -> Path:
 
 def _next_opening(settings: object, now: datetime) -> datetime:
     from tmabot.calendar import BusinessCalendar
-    from tmabot.notify.slack import in_business_hours
 
     cal = BusinessCalendar.from_settings(settings.calendar,  # type: ignore[attr-defined]
                                          settings.agency.timezone)  # type: ignore[attr-defined]
     when = now.replace(second=0, microsecond=0)
     for _ in range(14 * 96):
-        if in_business_hours(cal, when):
+        if cal.is_open(when):
             return when
         when += timedelta(minutes=15)
     return now

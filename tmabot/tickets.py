@@ -60,6 +60,14 @@ def resolution_at(transitions: Iterable[Mapping[str, Any]],
     return last
 
 
+def flagged(item: Mapping[str, Any], states: tuple[str, ...] = ("at_risk", "breached")
+            ) -> list[str]:
+    """The indicators of a ticket (a `tickets_json` item) still running in one of `states`:
+    what nudges, digests, `/tma` and the report's alerts speak about."""
+    return [name for name, ind in item["sla"].items()
+            if ind["state"] in states and not ind["stopped_at"]]
+
+
 def first_agency_comments(rows: Sequence[Mapping[str, Any]], domains: Sequence[str],
                           now: datetime) -> list[float]:
     """Per ticket, the first public comment up to `now` by someone of the agency (an email

@@ -150,16 +150,10 @@ class Nudge:
     absolute: bool  # 24/7 clock
 
 
-def in_business_hours(cal: BusinessCalendar, when: datetime) -> bool:
-    local = when.astimezone(cal.tz)
-    minute = local.hour * 60 + local.minute
-    return any(a <= minute < b for a, b in cal.hours_on(local.date()))
-
-
 def due_nudges(settings: Any, store: Any, now: datetime, *,
                client_ids: Sequence[str] | None = None) -> list[Nudge]:
     """Running indicators at risk or breached, for every client (or those asked)."""
-    from tmabot.tickets import client_tickets
+    from tmabot.tickets import client_tickets, flagged
 
     out: list[Nudge] = []
     for client in settings.clients:
@@ -168,9 +162,8 @@ def due_nudges(settings: Any, store: Any, now: datetime, *,
         for t in client_tickets(store, settings, client, at=now):
             if t["status_category"] == "done":
                 continue
-            for name, ind in t["sla"].items():
-                if ind["state"] not in ("at_risk", "breached") or ind["stopped_at"]:
-                    continue
+            for name in flagged(t):
+                ind = t["sla"][name]
                 out.append(Nudge(client.id, client.name, client.slack_channel, t["key"],
                                  t["title"], t["url"], t["priority"], name, ind["state"],
                                  ind["due_at"], float(ind["target_hours"] or 0),
@@ -229,7 +222,7 @@ def send_nudges(settings: Any, store: Any, *, now: datetime | None = None,
     """Post what is due: each (ticket, indicator, level) at most once, ever."""
     when = now or datetime.now(UTC)
     cal = BusinessCalendar.from_settings(settings.calendar, settings.agency.timezone)
-    open_hours = in_business_hours(cal, when)
+    open_hours = cal.is_open(when)
     run = NudgeRun()
     sent = {(r["client_id"], r["ticket_key"], r["indicator"], r["level"])
             for r in store.nudges_sent()}
@@ -307,7 +300,7 @@ def digest_blocks(settings: Any, store: Any, now: datetime, *, weekly: bool = Fa
     from tmabot.audit import audit_client
     from tmabot.months import Month
     from tmabot.report.i18n import text_for
-    from tmabot.tickets import client_consumption, evaluate, tickets_json
+    from tmabot.tickets import client_consumption, evaluate, flagged, tickets_json
 
     t = text_for(settings.agency.locale)
     fr = t.fr
@@ -322,10 +315,8 @@ def digest_blocks(settings: Any, store: Any, now: datetime, *, weekly: bool = Fa
         items = tickets_json(ev, settings)
         open_items = [x for x in items if x["status_category"] != "done"]
         by_p = Counter(x["priority"] for x in open_items)
-        risky = [(x, k) for x in open_items for k, i in x["sla"].items()
-                 if i["state"] == "at_risk" and not i["stopped_at"]]
-        late = [(x, k) for x in open_items for k, i in x["sla"].items()
-                if i["state"] == "breached" and not i["stopped_at"]]
+        risky = [(x, k) for x in open_items for k in flagged(x, ("at_risk",))]
+        late = [(x, k) for x in open_items for k in flagged(x, ("breached",))]
         cons = client_consumption(store, settings, client, Month.of(local), at=now,
                                   evaluated=ev)
         quotes = len(cons.details.get("tickets_to_quote") or [])

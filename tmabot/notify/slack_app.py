@@ -135,15 +135,13 @@ def status_reply(settings: Any, store: Any, client: Any, now: datetime, fr: bool
     from zoneinfo import ZoneInfo
 
     from tmabot.months import Month
-    from tmabot.tickets import client_consumption, evaluate, tickets_json
+    from tmabot.tickets import client_consumption, evaluate, flagged, tickets_json
 
     t = text_for("fr" if fr else "en")
     ev = evaluate(store, settings, client, at=now)  # once, for tickets and the plan
     open_items = [x for x in tickets_json(ev, settings) if x["status_category"] != "done"]
-    risky = sum(1 for x in open_items for i in x["sla"].values()
-                if i["state"] == "at_risk" and not i["stopped_at"])
-    late = sum(1 for x in open_items for i in x["sla"].values()
-               if i["state"] == "breached" and not i["stopped_at"])
+    risky = sum(len(flagged(x, ("at_risk",))) for x in open_items)
+    late = sum(len(flagged(x, ("breached",))) for x in open_items)
     month = Month.of(now.astimezone(ZoneInfo(settings.agency.timezone)))
     cons = client_consumption(store, settings, client, month, at=now, evaluated=ev)
     quota = "∞" if cons.tickets_included is None else str(cons.tickets_included)
@@ -163,18 +161,17 @@ def status_reply(settings: Any, store: Any, client: Any, now: datetime, fr: bool
 
 def tickets_reply(settings: Any, store: Any, client: Any, now: datetime, fr: bool,
                   at_risk_only: bool) -> tuple[str, list[dict[str, Any]]]:
-    from tmabot.tickets import client_tickets
+    from tmabot.tickets import client_tickets, flagged
 
     t = text_for("fr" if fr else "en")
     lines = []
     for tk in client_tickets(store, settings, client, at=now):
         if tk["status_category"] == "done":
             continue
-        flagged = [k for k, i in tk["sla"].items()
-                   if i["state"] in ("at_risk", "breached") and not i["stopped_at"]]
-        if at_risk_only and not flagged:
+        names = flagged(tk)
+        if at_risk_only and not names:
             continue
-        mark = " :warning: " + ", ".join(t.indicator(k) for k in flagged) if flagged else ""
+        mark = " :warning: " + ", ".join(t.indicator(k) for k in names) if names else ""
         lines.append(f"• *{escape(tk['key'])}* ({tk['priority']}) {escape(tk['title'][:90])} — "
                      f"{escape(tk['status'])}{mark}")
     head = (f"*{escape(client.name)}* — " + (f"{len(lines)} ticket(s) à risque" if at_risk_only

@@ -16,7 +16,7 @@ from tmabot.calendar import BusinessCalendar
 from tmabot.classify import CATEGORY_LABELS_EN, CATEGORY_LABELS_FR
 from tmabot.months import Month
 from tmabot.report.i18n import Text, text_for
-from tmabot.tickets import client_consumption, evaluate, tickets_json
+from tmabot.tickets import client_consumption, evaluate, flagged, tickets_json
 
 UPDATE_CATEGORIES = ("preventif", "securite")
 # "WordPress 6.6 → 6.7", "PHP 8.1 vers 8.3", "Drupal 10.2 -> 10.3", "Symfony 6.4 to 7.1"
@@ -156,11 +156,11 @@ def _alerts(t: Text, client: Any, cons: Any, breaches: list[dict[str, Any]],
         level = "critical" if b["priority"] == "P0" else "warning"
         alerts.append({"level": level, "text": t.breach(b)})
     for x in open_items:
-        for name, ind in x["sla"].items():
-            if ind["state"] in ("breached", "at_risk") and ind["stopped_at"] is None:
-                level = "critical" if ind["state"] == "breached" and x["priority"] == "P0" \
-                    else "warning"
-                alerts.append({"level": level, "text": t.open_risk(x, name, ind)})
+        for name in flagged(x):
+            ind = x["sla"][name]
+            level = "critical" if ind["state"] == "breached" and x["priority"] == "P0" \
+                else "warning"
+            alerts.append({"level": level, "text": t.open_risk(x, name, ind)})
     c = cons
     if c.model == "forfait" and c.details.get("over_quota_tickets"):
         alerts.append({"level": "warning", "text": t.over_quota(c)})
