@@ -279,10 +279,11 @@ def debt(inp: AuditInput) -> dict[str, Any]:
 
     bands, total = weighted(inp.now)
     trend = []
-    for back in range(5, -1, -1):
+    for back in range(5, 0, -1):
         at = datetime.combine(add_months(inp.now.date().replace(day=1), -back),
-                              datetime.min.time(), inp.now.tzinfo) if back else inp.now
+                              datetime.min.time(), inp.now.tzinfo)
         trend.append({"at": at.date().isoformat(), "weighted": weighted(at)[1]})
+    trend.append({"at": inp.now.date().isoformat(), "weighted": total})
     return {"bands": bands, "weighted_total": total, "trend": trend}
 
 

@@ -268,8 +268,7 @@ def time_spent(store: Store, client: Any, rows: list[dict[str, Any]], now: datet
             worked[ident], spent[ident] = found, sum(sec for _start, sec in found)
             source[ident] = name
             continue
-        hours = client.hours_for_estimate((r.get("extra") or {}).get("estimate")) \
-            if hasattr(client, "hours_for_estimate") else None
+        hours = client.hours_for_estimate((r.get("extra") or {}).get("estimate"))
         if hours is not None:
             spent[ident], source[ident] = round(hours * 3600), "estimate"
         else:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, getaddresses, make_msgid
 from typing import Any
@@ -24,10 +23,11 @@ def header_safe(value: str, limit: int = 200) -> str:
     return " ".join(cleaned.split())[:limit]
 
 
-def _address(text: str) -> Address | str:
-    name, addr = getaddresses([header_safe(text)])[0]
+def _address(text: str) -> str:
+    clean = header_safe(text)
+    name, addr = getaddresses([clean])[0]
     if not addr or "@" not in addr:
-        raise EmailError(f"not an email address: {header_safe(text)!r}")
+        raise EmailError(f"not an email address: {clean!r}")
     return formataddr((header_safe(name), addr))
 
 
@@ -36,7 +36,7 @@ def build_message(*, sender: str, recipients: list[str], subject: str, text: str
                   domain: str = "tmabot") -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = _address(sender)
-    msg["To"] = ", ".join(str(_address(r)) for r in recipients)
+    msg["To"] = ", ".join(_address(r) for r in recipients)
     msg["Subject"] = header_safe(subject)
     msg["Message-ID"] = make_msgid(domain=domain)
     msg.set_content(text)

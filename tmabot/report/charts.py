@@ -80,7 +80,7 @@ def categories(counts: dict[str, int], *, title: str, t: Text) -> bytes:
 def sla(compliance: dict[str, dict[str, Any]], *, title: str, t: Text) -> bytes:
     """Met vs breached per indicator (stacked, labelled)."""
     fig, ax = plt.subplots(figsize=(5.6, 1.9))
-    names = [n for n in ("response", "resolution", "delivery")]
+    names = ("response", "resolution", "delivery")
     met = [compliance.get(n, {}).get("met", 0) for n in names]
     breached = [compliance.get(n, {}).get("breached", 0) for n in names]
     labels = [t.indicator(n).capitalize() for n in names]

@@ -67,8 +67,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
 
 def md_escape(value: Any) -> str:
     """Text safe inside Markdown (and the HTML a Markdown renderer would make of it)."""
-    text = " ".join(str(value if value is not None else "").split())
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("&", "&amp;")
+    return _MD_SPECIAL.sub(r"\\\1", one_line(value)).replace("&", "&amp;")
 
 
 def one_line(value: Any) -> str:
