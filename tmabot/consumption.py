@@ -170,26 +170,25 @@ def consumption(contract: Any, tickets: Sequence[TicketUse], month: Month, tz: Z
     overage_seconds = 0
     hours_used_seconds = included_seconds
     if contract.model == "forfait":
-        over_quota = correctif[quota:] if quota is not None else []
-        over_seconds = sum(w.seconds for t in over_quota for w in month_work(t))
-        overage_seconds = over_seconds + run_over
+        over_quota = [(t, sum(w.seconds for w in month_work(t)))
+                      for t in (correctif[quota:] if quota is not None else [])]
+        overage_seconds = sum(seconds for _t, seconds in over_quota) + run_over
         details["over_quota_tickets"] = [
-            {"key": t.key, "title": t.title,
-             "hours": hours(sum(w.seconds for w in month_work(t)))} for t in over_quota]
+            {"key": t.key, "title": t.title, "hours": hours(seconds)}
+            for t, seconds in over_quota]
         details["run_overage_hours"] = hours(run_over)
     elif contract.model == "credit_temps":
         ledger = credit_ledger(contract, tickets, tz, until=end)
         used, out_of_plan = ledger.month_totals(start, end)
         hours_used_seconds = used
         overage_seconds = out_of_plan
-        hours_balance = hours(ledger.balance_at(end))
+        balance = ledger.balance_at(end)
+        hours_balance = hours(balance)
         last = ledger.last_purchase(end)
-        alert = (last is not None and ledger.balance_at(end)
-                 < contract.low_balance_ratio * last * HOUR)
+        alert = last is not None and balance < contract.low_balance_ratio * last * HOUR
         details.update({
             "rounding_minutes": contract.rounding_minutes,
-            "hours_logged": hours(sum(w.seconds for t in tickets if t.scope == "included"
-                                      for w in month_work(t))),
+            "hours_logged": hours(included_seconds),
             "hours_purchased": hours(ledger.purchased_in(start, end)),
             "hours_expired": hours(ledger.expired_in(start, end)),
             "balance_start": hours(ledger.balance_at(start)),
@@ -288,11 +287,11 @@ def credit_ledger(contract: Any, tickets: Sequence[TicketUse], tz: ZoneInfo, *,
                    for w in t.work if start <= w.started_at < until),
                   key=lambda x: (x[0], x[1]))
     draws: list[tuple[datetime, int, int]] = []
-    events = sorted([(lot.expires, 0, lot) for lot in lots if lot.expires is not None],
+    events = sorted([(lot.expires, lot) for lot in lots if lot.expires is not None],
                     key=lambda e: e[0])
     for at, _key, seconds in work:
         need = _rounded(seconds, contract.rounding_minutes)
-        for expires, _, lot in list(events):  # lots that expired before this worklog
+        for expires, lot in events:  # lots that expired before this worklog
             if expires <= at and lot.left > 0:
                 lot.expired_seconds += lot.left
                 lot.history.append((expires, lot.left))
@@ -310,7 +309,7 @@ def credit_ledger(contract: Any, tickets: Sequence[TicketUse], tz: ZoneInfo, *,
                 need -= take
                 taken += take
         draws.append((at, taken, need))
-    for expires, _, lot in events:  # expiries after the last worklog, up to `until`
+    for expires, lot in events:  # expiries after the last worklog, up to `until`
         if expires <= until and lot.left > 0:
             lot.expired_seconds += lot.left
             lot.history.append((expires, lot.left))
