@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tmabot.emulators.dataset import (
     DONE,
@@ -114,3 +116,15 @@ monthly_fee = "900.00"
 hourly_rate = "95.00"
 """, encoding="utf-8")
     return path
+
+
+def tickets_by_key(cfg: Path, capsys: Any, *extra: str, client: str = "acme"
+                   ) -> dict[str, dict[str, Any]]:
+    """`tmabot tickets --format json` for a client, by key (what was printed before, e.g.
+    by a sync, is set aside first)."""
+    from tmabot.cli import main
+
+    capsys.readouterr()
+    assert main(["tickets", "--client", client, "--format", "json", "--config", str(cfg),
+                 *extra]) == 0
+    return {t["key"]: t for t in json.loads(capsys.readouterr().out)}

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests import linear_data
-from tests.jira_data import STATUSES, TOKEN, write_config
+from tests.jira_data import STATUSES, TOKEN, tickets_by_key, write_config
 from tmabot.cli import main
 from tmabot.emulators.dataset import (
     ChangeItem,
@@ -72,10 +72,7 @@ def _jira() -> JiraDataset:
 
 
 def _tickets(cfg: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, dict]:
-    capsys.readouterr()  # what the syncs printed
-    assert main(["tickets", "--client", "acme", "--format", "json", "--config", str(cfg),
-                 "--at", "2026-11-16T15:00:00+01:00"]) == 0
-    return {t["key"]: t for t in json.loads(capsys.readouterr().out)}
+    return tickets_by_key(cfg, capsys, "--at", "2026-11-16T15:00:00+01:00")
 
 
 def test_jira_agency_comment_answers_the_ticket(tmp_path: Path, capsys: pytest.CaptureFixture[str],

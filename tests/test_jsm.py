@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.jira_data import STATUSES, TOKEN, write_config
+from tests.jira_data import STATUSES, TOKEN, tickets_by_key, write_config
 from tmabot.cli import main
 from tmabot.emulators.dataset import (
     ChangeItem,
@@ -75,10 +75,7 @@ def _dataset() -> JiraDataset:
 
 
 def _tickets(cfg: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, dict]:
-    capsys.readouterr()
-    assert main(["tickets", "--client", "acme", "--format", "json", "--config", str(cfg),
-                 "--at", "2026-11-16T15:00:00+01:00"]) == 0
-    return {t["key"]: t for t in json.loads(capsys.readouterr().out)}
+    return tickets_by_key(cfg, capsys, "--at", "2026-11-16T15:00:00+01:00")
 
 
 def test_jsm_sla_fields_are_read_with_the_search_and_compared(

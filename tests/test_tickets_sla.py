@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.jira_data import STATUSES, TOKEN, write_config
+from tests.jira_data import STATUSES, TOKEN, tickets_by_key, write_config
 from tmabot.cli import main
 from tmabot.emulators.dataset import (
     ChangeItem,
@@ -77,9 +77,7 @@ def synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _tickets(cfg: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, dict]:
-    assert main(["tickets", "--client", "acme", "--format", "json", "--config", str(cfg),
-                 *extra]) == 0
-    return {t["key"]: t for t in json.loads(capsys.readouterr().out)}
+    return tickets_by_key(cfg, capsys, *extra)
 
 
 def test_tickets_json_has_the_interface_shape_and_exact_figures(
